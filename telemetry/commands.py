@@ -1,0 +1,165 @@
+"""The commands a console can send, with their argument models and channel.
+
+A :class:`~telemetry.schemas.Command` on the wire carries a ``name`` and flat ``args``; the
+server looks the name up here and validates the args against its model, so an error reply can
+name the bad field. Commands on the ``control`` channel (stop, pause, safe place) are served by
+their own socket and applied before any other queued command.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from telemetry.errors import InvalidMessage, UnknownCommand
+from telemetry.schemas import Command, RuptureMarker, ShortText
+
+Channel = Literal["control", "command"]
+
+
+class CommandArgs(BaseModel):
+    """Base of every command's arguments: strict, frozen, unknown fields forbidden."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    name: ClassVar[str]
+    channel: ClassVar[Channel] = "command"
+
+    def to_args(self) -> dict[str, Any]:
+        """The flat ``args`` map for the wire (defaults omitted)."""
+        return self.model_dump(exclude_defaults=True)
+
+
+class Stop(CommandArgs):
+    """Stop the exposure at once: stimulus removed, safe place shown. Always allowed."""
+
+    name = "stop"
+    channel = "control"
+    reason: ShortText = ""
+
+
+class Pause(CommandArgs):
+    """Freeze the exposure where it is."""
+
+    name = "pause"
+    channel = "control"
+    reason: ShortText = ""
+
+
+class SafePlace(CommandArgs):
+    """Show the calm safe place without ending the session."""
+
+    name = "safe_place"
+    channel = "control"
+    reason: ShortText = ""
+
+
+class Start(CommandArgs):
+    """Begin the session (ready -> baseline) or the exposure (baseline -> exposure)."""
+
+    name = "start"
+
+
+class Resume(CommandArgs):
+    """Return from pause, safe place or safe hold to the exposure."""
+
+    name = "resume"
+
+
+class End(CommandArgs):
+    """Move to closing, then ended."""
+
+    name = "end"
+    reason: ShortText = ""
+
+
+class SetLevel(CommandArgs):
+    """Set the rung of the hierarchy and the intensity within it (0-1)."""
+
+    name = "set_level"
+    rung: Annotated[int, Field(ge=0)]
+    intensity: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    reason: ShortText = ""
+
+
+class AskCheckIn(CommandArgs):
+    """Ask the client for a rating now."""
+
+    name = "ask_checkin"
+    instrument: Annotated[str, Field(min_length=1, max_length=64)] = "suds"
+    prompt: ShortText = ""
+
+
+class MarkRupture(CommandArgs):
+    """Mark a rupture moment (quick mark now, coding in review)."""
+
+    name = "mark_rupture"
+    marker: RuptureMarker = "withdrawal"
+    subtype: Annotated[str, Field(max_length=64)] | None = None
+    salience: Annotated[int, Field(ge=1, le=5)] | None = None
+    note: ShortText = ""
+
+
+class MarkRepair(CommandArgs):
+    """Mark the repair of a rupture."""
+
+    name = "mark_repair"
+    rupture_id: Annotated[str, Field(min_length=1, max_length=128)]
+    strategy: Annotated[str, Field(min_length=1, max_length=64)]
+    resolved: bool | None = None
+    note: ShortText = ""
+
+
+class Annotate(CommandArgs):
+    """Attach free text to this moment."""
+
+    name = "annotate"
+    text: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class Speak(CommandArgs):
+    """Have the avatar say a line (typed text or a stock line id)."""
+
+    name = "speak"
+    text: Annotated[str, Field(min_length=1, max_length=4000)]
+    line_id: Annotated[str, Field(max_length=128)] | None = None
+
+
+class ClockOffset(CommandArgs):
+    """A console's clock-offset estimate, recorded in the session store for analysis."""
+
+    name = "clock_offset"
+    offset_ns: int
+    rtt_ns: Annotated[int, Field(ge=0)]
+    probes: Annotated[int, Field(ge=1)]
+    t_console_ns: int
+
+
+COMMANDS: dict[str, type[CommandArgs]] = {
+    cls.name: cls
+    for cls in (
+        Stop, Pause, SafePlace, Start, Resume, End, SetLevel, AskCheckIn, MarkRupture,
+        MarkRepair, Annotate, Speak, ClockOffset,
+    )
+}
+CONTROL_COMMANDS: frozenset[str] = frozenset(
+    n for n, c in COMMANDS.items() if c.channel == "control"
+)
+
+
+def parse_args(command: Command) -> CommandArgs:
+    """Validate a command's args against its model; errors name the command and the field."""
+    model = COMMANDS.get(command.name)
+    if model is None:
+        raise UnknownCommand(
+            f"unknown command {command.name!r}; known: {', '.join(sorted(COMMANDS))}",
+            command_id=command.id,
+        )
+    try:
+        return model.model_validate(command.args)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'args'}: {e['msg']}" for e in exc.errors()[:3]
+        )
+        raise InvalidMessage(f"{command.name}: {problems}", command_id=command.id) from exc

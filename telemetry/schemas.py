@@ -1,0 +1,381 @@
+"""Every message that crosses the wire, as typed, frozen pydantic models.
+
+A message on the wire is an :class:`Envelope` plus one body. Bodies carry a ``type`` tag and are
+decoded through one discriminated union (:data:`Body`); events carry a second tag, ``kind``
+(:data:`EventBody`). Models are strict: wrong types are rejected rather than coerced, unknown
+fields are rejected, and sequences are tuples so that a decoded message is immutable.
+
+The wire codec (:mod:`telemetry.wire`) turns these models into ZeroMQ frames and back; nothing
+here touches a socket.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+PROTOCOL_VERSION = 1
+"""The version of the wire protocol this code speaks (``docs/telemetry-protocol.md``)."""
+
+MAX_NAME_LENGTH = 64
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"
+"""Session ids, stream names and console ids: safe in topics, file names and SQL."""
+
+SessionId = Annotated[str, Field(pattern=NAME_PATTERN)]
+StreamName = Annotated[str, Field(pattern=NAME_PATTERN)]
+CommandId = Annotated[str, Field(min_length=1, max_length=128)]
+ShortText = Annotated[str, Field(max_length=4000)]
+Label = Annotated[str, Field(min_length=1, max_length=128)]
+NonNegInt = Annotated[int, Field(ge=0)]
+
+Scalar = None | bool | int | float | str
+"""What a command argument or event detail may hold (JSON-like, no nesting)."""
+Details = dict[Annotated[str, Field(max_length=64)], Scalar]
+
+
+class Model(BaseModel):
+    """Base of every wire model: frozen, strict, unknown fields forbidden."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class Envelope(Model):
+    """What every message carries: who, which one, and when.
+
+    ``seq`` counts per topic on a publisher (gaps mean loss) and per connection on a command
+    channel; for events it is the event's position in the session log.
+    """
+
+    v: Annotated[int, Field(ge=1)] = PROTOCOL_VERSION
+    session: SessionId
+    seq: NonNegInt
+    t_session_ns: int
+    """Monotonic nanoseconds since session start, on the server's session clock (consoles
+    stamp their own clock; the clock-offset estimate maps it)."""
+    t_wall_ns: int
+    """Wall-clock nanoseconds since the Unix epoch (for people and file names, not ordering)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Streams and samples
+
+StreamKind = Literal[
+    "head_pose", "gaze", "heart_rate", "ecg", "eda", "respiration", "rating", "controller",
+    "scene", "frame_stats", "other",
+]
+DType = Literal["float32", "float64", "int16", "int32", "int64", "uint8"]
+SAMPLE_DTYPES: frozenset[str] = frozenset(DType.__args__)  # type: ignore[attr-defined]
+# (kind, itemsize) pairs: a cheap test that ignores byte order (dtype.name is slow per batch).
+_SAMPLE_KINDS: frozenset[tuple[str, int]] = frozenset(
+    (np.dtype(name).kind, np.dtype(name).itemsize) for name in SAMPLE_DTYPES
+)
+
+
+class StreamDescriptor(Model):
+    """What a stream is: published once at start and again periodically for late joiners."""
+
+    type: Literal["stream"] = "stream"
+    name: StreamName
+    kind: StreamKind
+    channels: tuple[Label, ...] = Field(min_length=1, max_length=256)
+    units: tuple[Annotated[str, Field(max_length=32)], ...]
+    nominal_rate: Annotated[float, Field(ge=0.0, le=100_000.0)]
+    """Samples per second; 0 for irregular streams (ratings)."""
+    dtype: DType = "float32"
+
+    @model_validator(mode="after")
+    def _units_match_channels(self) -> StreamDescriptor:
+        if len(self.units) != len(self.channels):
+            raise ValueError(
+                f"units has {len(self.units)} entries but channels has {len(self.channels)}"
+            )
+        if len(set(self.channels)) != len(self.channels):
+            raise ValueError("channel names must be unique")
+        return self
+
+
+class SampleBatch(Model):
+    """A batch of samples of one stream: timestamps (session-clock ns) and a values matrix.
+
+    ``timestamps_ns`` is int64 with shape ``(n,)``; ``values`` has shape ``(n, channels)`` and one
+    of :data:`SAMPLE_DTYPES`. On the wire both travel as raw buffers, never one object per sample.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    type: Literal["samples"] = "samples"
+    stream: StreamName
+    timestamps_ns: np.ndarray
+    values: np.ndarray
+
+    @model_validator(mode="after")
+    def _check_arrays(self) -> SampleBatch:
+        ts, values = self.timestamps_ns, self.values
+        if ts.dtype.kind != "i" or ts.dtype.itemsize != 8 or ts.ndim != 1:
+            raise ValueError(f"timestamps_ns must be 1-D int64, got {ts.ndim}-D {ts.dtype}")
+        if values.ndim != 2:
+            raise ValueError(f"values must be 2-D (samples, channels), got {values.ndim}-D")
+        if (values.dtype.kind, values.dtype.itemsize) not in _SAMPLE_KINDS:
+            raise ValueError(f"values dtype {values.dtype} is not one of {sorted(SAMPLE_DTYPES)}")
+        if values.shape[0] != ts.shape[0]:
+            raise ValueError(
+                f"{ts.shape[0]} timestamps but {values.shape[0]} rows of values"
+            )
+        if values.shape[1] == 0:
+            raise ValueError("values must have at least one channel")
+        # Frozen model, frozen arrays: nobody downstream may change a received batch in place.
+        ts.flags.writeable = False
+        values.flags.writeable = False
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SampleBatch):
+            return NotImplemented
+        return (
+            self.stream == other.stream
+            and self.values.dtype == other.values.dtype
+            and np.array_equal(self.timestamps_ns, other.timestamps_ns)
+            and np.array_equal(self.values, other.values, equal_nan=self.values.dtype.kind == "f")
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def n(self) -> int:
+        """Number of samples in the batch."""
+        return int(self.timestamps_ns.shape[0])
+
+
+# --------------------------------------------------------------------------------------------
+# Events: what happened in the session, in order. Each is a row of the session log.
+
+SessionState = Literal[
+    "ready", "baseline", "exposure", "check_in", "paused", "safe_hold", "closing", "ended"
+]
+Actor = Literal["therapist", "client", "controller", "server", "script", "detector"]
+
+
+class StateChange(Model):
+    """The session moved from one lifecycle state to another."""
+
+    kind: Literal["state_change"] = "state_change"
+    from_state: SessionState
+    to_state: SessionState
+    reason: ShortText = ""
+    actor: Actor = "server"
+
+
+class LevelChange(Model):
+    """The exposure level (rung of the hierarchy and intensity within it) changed."""
+
+    kind: Literal["level_change"] = "level_change"
+    rung: NonNegInt
+    intensity: Annotated[float, Field(ge=0.0, le=1.0)]
+    previous_rung: NonNegInt
+    previous_intensity: Annotated[float, Field(ge=0.0, le=1.0)]
+    actor: Actor = "therapist"
+    reason: ShortText = ""
+
+
+class CheckInAsked(Model):
+    """A rating was asked of the client (SUDS, expectancy, ...)."""
+
+    kind: Literal["checkin_asked"] = "checkin_asked"
+    checkin_id: Label
+    instrument: Label
+    prompt: ShortText = ""
+    actor: Actor = "therapist"
+
+
+class CheckInAnswered(Model):
+    """The client answered a check-in, or did not (``value`` None, ``answered`` False)."""
+
+    kind: Literal["checkin_answered"] = "checkin_answered"
+    checkin_id: Label
+    instrument: Label
+    value: float | None
+    answered: bool = True
+    latency_ms: Annotated[float, Field(ge=0.0)] | None = None
+
+
+RuptureMarker = Literal["withdrawal", "confrontation"]
+
+
+class RuptureMarked(Model):
+    """A rupture moment in the alliance, marked by the therapist or proposed by a detector."""
+
+    kind: Literal["rupture_marked"] = "rupture_marked"
+    rupture_id: Label
+    marker: RuptureMarker
+    subtype: Annotated[str, Field(max_length=64)] | None = None
+    salience: Annotated[int, Field(ge=1, le=5)] | None = None
+    t_start_ns: int | None = None
+    t_end_ns: int | None = None
+    actor: Actor = "therapist"
+    note: ShortText = ""
+
+
+class RepairMarked(Model):
+    """A repair of a rupture, with the resolution strategy used."""
+
+    kind: Literal["repair_marked"] = "repair_marked"
+    rupture_id: Label
+    strategy: Annotated[str, Field(max_length=64)]
+    resolved: bool | None = None
+    actor: Actor = "therapist"
+    note: ShortText = ""
+
+
+class Annotation(Model):
+    """Free text attached to a moment of the session."""
+
+    kind: Literal["annotation"] = "annotation"
+    text: ShortText
+    author: Actor = "therapist"
+
+
+class AvatarUtterance(Model):
+    """The therapist avatar said something (stock line or the therapist's typed text)."""
+
+    kind: Literal["avatar_utterance"] = "avatar_utterance"
+    text: ShortText
+    line_id: Annotated[str, Field(max_length=128)] | None = None
+    actor: Actor = "therapist"
+
+
+class Alert(Model):
+    """Something the therapist should notice: thresholds, lost connections, client stop."""
+
+    kind: Literal["alert"] = "alert"
+    code: Label
+    severity: Literal["info", "warning", "critical"] = "warning"
+    message: ShortText = ""
+    details: Details = Field(default_factory=dict)
+
+
+EventBody = Annotated[
+    StateChange | LevelChange | CheckInAsked | CheckInAnswered | RuptureMarked | RepairMarked
+    | Annotation | AvatarUtterance | Alert,
+    Field(discriminator="kind"),
+]
+EVENT_KINDS: tuple[str, ...] = (
+    "state_change", "level_change", "checkin_asked", "checkin_answered", "rupture_marked",
+    "repair_marked", "annotation", "avatar_utterance", "alert",
+)
+
+
+class Event(Model):
+    """One entry of the session log; ``command_id`` names the command that caused it."""
+
+    type: Literal["event"] = "event"
+    event: EventBody
+    command_id: CommandId | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Commands and replies
+
+class Command(Model):
+    """A request from a console. ``id`` is chosen by the console and makes retries safe.
+
+    ``name`` selects the command; ``args`` are checked against that command's argument model
+    (:mod:`telemetry.commands`) by the server, so an error reply can name the bad field.
+    """
+
+    type: Literal["command"] = "command"
+    id: CommandId
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    args: Details = Field(default_factory=dict)
+
+
+class Ack(Model):
+    """The command was applied: at which frame and session time, and what came of it."""
+
+    type: Literal["ack"] = "ack"
+    id: CommandId
+    frame: NonNegInt | None = None
+    t_applied_ns: int
+    result: Details = Field(default_factory=dict)
+    duplicate: bool = False
+    """True when this answers a repeated id: the command was not applied again."""
+
+
+ErrorCode = Literal[
+    "malformed", "unsupported_version", "unknown_type", "invalid", "too_large",
+    "unknown_command", "out_of_range", "not_allowed", "rate_limited", "busy", "internal",
+]
+
+
+class ErrorReply(Model):
+    """The command (or message) was not applied, and why."""
+
+    type: Literal["error"] = "error"
+    id: CommandId | None
+    code: ErrorCode
+    message: ShortText
+
+
+class Heartbeat(Model):
+    """Liveness, both ways: consoles send them on the control channel and the server answers;
+    the server also publishes one on ``hb.<session>`` for subscribers."""
+
+    type: Literal["heartbeat"] = "heartbeat"
+    role: Literal["server", "console"]
+    state: SessionState | None = None
+
+
+class ClockProbe(Model):
+    """One probe of a clock-offset burst; ``t0_ns`` is the console's send time."""
+
+    type: Literal["clock_probe"] = "clock_probe"
+    probe_id: NonNegInt
+    t0_ns: int
+
+
+class ClockReply(Model):
+    """The server's answer to a probe: receive (t1) and send (t2) times on the session clock."""
+
+    type: Literal["clock_reply"] = "clock_reply"
+    probe_id: NonNegInt
+    t0_ns: int
+    t1_ns: int
+    t2_ns: int
+
+
+class Frame(Model):
+    """A mirror-view image (what the client sees), JPEG bytes carried as a raw buffer."""
+
+    type: Literal["frame"] = "frame"
+    width: Annotated[int, Field(ge=1, le=8192)]
+    height: Annotated[int, Field(ge=1, le=8192)]
+    encoding: Literal["jpeg", "png"] = "jpeg"
+    frame_number: NonNegInt
+    data: bytes = Field(repr=False)
+
+
+Body = Annotated[
+    StreamDescriptor | SampleBatch | Event | Command | Ack | ErrorReply | Heartbeat | ClockProbe
+    | ClockReply | Frame,
+    Field(discriminator="type"),
+]
+MESSAGE_TYPES: tuple[str, ...] = (
+    "stream", "samples", "event", "command", "ack", "error", "heartbeat", "clock_probe",
+    "clock_reply", "frame",
+)
+
+
+class Message(Model):
+    """An envelope and its body: the unit the codec encodes and decodes."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    env: Envelope
+    body: Body
+
+
+def is_finite_number(value: Any) -> bool:
+    """True for an int or a finite float (NaN and infinities are not levels or ratings)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

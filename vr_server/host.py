@@ -1,0 +1,255 @@
+"""The session host: transport, state machine, recorder and input source, driven by one loop.
+
+Each tick of the loop is one frame: apply waiting commands (control first), note consoles that
+came or went, sample the input source, publish and record. Commands take effect at the next
+frame and their ack names that frame. An event is published and its command acknowledged only
+after the recorder has committed it to the store.
+
+This loop is the seam the Panda3D frame pipeline plugs into; until a scenario is rendered, the
+input source is :class:`telemetry.simulated.SimulatedSensors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from telemetry.clock import SessionClock
+from telemetry.commands import ClockOffset
+from telemetry.connection import ConnectionInfo
+from telemetry.errors import CommandRejected
+from telemetry.recorder import RecordedEvent, Recorder
+from telemetry.schemas import NAME_PATTERN, Alert, Event, StateChange
+from telemetry.server import IncomingCommand, ServerConfig, ServerTransport
+from telemetry.simulated import SimulatedSensors
+from telemetry.store import ClockOffsetRecord, SessionStore
+from vr_server.session import SessionMachine
+
+log = logging.getLogger(__name__)
+
+
+def new_session_id() -> str:
+    """A session id that sorts by time and does not collide: ``s-20261125-221530-a1b2c3``."""
+    return time.strftime("s-%Y%m%d-%H%M%S-", time.gmtime()) + secrets.token_hex(3)
+
+
+def new_client_id() -> str:
+    """A pseudonymous client id (never a name: session records are health data)."""
+    return "c-" + secrets.token_hex(4)
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """Everything a session host needs; every default is defined here, once."""
+
+    data_dir: Path = Path("vret-data")
+    host: str = "127.0.0.1"
+    curve: bool | None = None
+    session_id: str | None = None
+    client_id: str | None = None
+    scenario: str = "simulated"
+    rungs: int = 10
+    frame_rate: float = 90.0
+    batch_interval_s: float = 0.02
+    """Samples travel in batches per stream at this interval (10-20 ms keeps latency low
+    without a message per sample)."""
+    descriptor_interval_s: float = 2.0
+    connection_file: Path | None = None
+    seed: int = 0
+    ipc_dir: Path | None = None
+
+
+class SessionHost:
+    """One live session: open with :meth:`start`, drive with :meth:`run`, end with :meth:`close`."""
+
+    def __init__(self, config: HostConfig) -> None:
+        self.config = config
+        self.session_id = config.session_id or new_session_id()
+        self.client_id = config.client_id or new_client_id()
+        for label, value in (("session id", self.session_id), ("client id", self.client_id)):
+            if not re.match(NAME_PATTERN, value):
+                raise ValueError(f"{label} {value!r} must be 1-64 letters, digits, '-' or '_'")
+        self.clock = SessionClock()
+        self.machine = SessionMachine(rungs=config.rungs)
+        self.sensors = SimulatedSensors(seed=config.seed)
+        self.frame = 0
+        self.stop_requested = threading.Event()
+        self.store_path = Path(config.data_dir) / "vret.sqlite3"
+        self.connection_file: Path | None = None
+        self.transport: ServerTransport | None = None
+        self.recorder: Recorder | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> ConnectionInfo:
+        """Create the session record, bind the sockets and write the connection file."""
+        cfg = self.config
+        with SessionStore(self.store_path) as store:
+            store.create_session(self.session_id, client_id=self.client_id,
+                                 scenario=cfg.scenario,
+                                 settings={"rungs": cfg.rungs, "frame_rate": cfg.frame_rate,
+                                           "seed": cfg.seed})
+        self.recorder = Recorder(self.store_path, self.session_id, self.clock)
+        for descriptor in self.sensors.streams:
+            self.recorder.add_stream(descriptor)
+        self.transport = ServerTransport(
+            ServerConfig(session_id=self.session_id, host=cfg.host, curve=cfg.curve,
+                         data_dir=Path(cfg.data_dir), ipc_dir=cfg.ipc_dir),
+            self.clock, state=self.machine.state)
+        try:
+            info = self.transport.start()
+        except Exception:
+            self.recorder.close()
+            raise
+        self.connection_file = cfg.connection_file or (
+            Path(cfg.data_dir) / "connections" / f"{self.session_id}.json")
+        info.write(self.connection_file)
+        self._publish_descriptors()
+        log.info("session %s (client %s) started; connection file %s", self.session_id,
+                 self.client_id, self.connection_file)
+        return info
+
+    def run(self, duration_s: float | None = None) -> None:
+        """Run frames until the session ends, ``stop_requested`` is set, or ``duration_s``."""
+        period = 1.0 / self.config.frame_rate
+        started = time.monotonic()
+        next_frame = started
+        next_batch = started
+        next_descriptors = started + self.config.descriptor_interval_s
+        while not self.stop_requested.is_set() and self.machine.state != "ended":
+            now = time.monotonic()
+            if duration_s is not None and now - started >= duration_s:
+                break
+            self.step()
+            if now >= next_batch:
+                next_batch = now + self.config.batch_interval_s
+                self._sample()
+            if now >= next_descriptors:
+                next_descriptors = now + self.config.descriptor_interval_s
+                self._publish_descriptors()
+            next_frame += period
+            delay = next_frame - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                next_frame = time.monotonic()  # behind: do not try to catch up in a burst
+
+    def step(self) -> None:
+        """One frame of session logic (commands, console changes)."""
+        transport = self._transport()
+        self.frame += 1
+        for _ in range(256):  # bounded: a flood cannot starve the frame
+            command = transport.next_command(timeout=0)
+            if command is None:
+                break
+            self._apply(command)
+        while transport.console_changes:
+            change, peer = transport.console_changes.popleft()
+            self._console_change(change, peer)
+
+    def close(self, reason: str = "server shut down") -> None:
+        """End the session record cleanly (events flushed, connection file removed)."""
+        if self.recorder is not None:
+            if self.machine.state != "ended":
+                self._record(StateChange(from_state=self.machine.state, to_state="ended",
+                                         reason=reason, actor="server"))
+                self.machine.state = "ended"
+            self.recorder.close()
+            with SessionStore(self.store_path) as store:
+                store.end_session(self.session_id)
+            self.recorder = None
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+        if self.connection_file is not None:
+            self.connection_file.unlink(missing_ok=True)
+
+    # ---------------------------------------------------------------- internals
+
+    def _transport(self) -> ServerTransport:
+        if self.transport is None:
+            raise RuntimeError("the session host is not started")
+        return self.transport
+
+    def _record(self, body: Any, command: IncomingCommand | None = None,
+                ack_result: dict[str, Any] | None = None) -> RecordedEvent:
+        transport, recorder = self._transport(), self.recorder
+        if recorder is None:
+            raise RuntimeError("the session host is not started")
+        frame = self.frame
+
+        def durable(event: RecordedEvent, error: Exception | None) -> None:
+            if error is None:
+                transport.publish("evt", Event(event=event.body, command_id=event.command_id),
+                                  seq=event.seq, t_session_ns=event.t_session_ns)
+            if command is not None:
+                if error is None:
+                    transport.ack(command, frame=frame,
+                                  result={**(ack_result or {}), "seq": event.seq})
+                else:
+                    transport.reject(command, "internal",
+                                     f"the session store could not record it: {error}")
+
+        return recorder.append_event(body, command_id=command.id if command else None,
+                                     on_durable=durable)
+
+    def _apply(self, command: IncomingCommand) -> None:
+        transport = self._transport()
+        args = command.args
+        if isinstance(args, ClockOffset):
+            if self.recorder is not None:
+                self.recorder.add_clock_offset(ClockOffsetRecord(
+                    command.peer.decode(errors="replace"), args.t_console_ns, args.offset_ns,
+                    args.rtt_ns, args.probes))
+            transport.ack(command, frame=self.frame)
+            return
+        try:
+            events = self.machine.apply(args)
+        except CommandRejected as exc:
+            transport.reject(command, exc.code, exc.message)
+            return
+        transport.state = self.machine.state
+        self.sensors.intensity = self._exposure_intensity()
+        if not events:
+            transport.ack(command, frame=self.frame, result={"state": self.machine.state})
+            return
+        for event in events[:-1]:
+            self._record(event)
+        # The command is acknowledged with its last event, once every one is on disk.
+        self._record(events[-1], command, {"state": self.machine.state})
+
+    def _exposure_intensity(self) -> float:
+        if not self.machine.stimulus_visible:
+            return 0.0
+        level = self.machine.level
+        return min(1.0, (level.rung + level.intensity) / max(1, self.machine.rungs))
+
+    def _console_change(self, change: str, peer: bytes) -> None:
+        transport = self._transport()
+        if change == "connected":
+            self._record(Alert(code="console_connected", severity="info",
+                               message="a console connected",
+                               details={"console": peer.decode(errors="replace")}))
+        elif change == "lost" and transport.consoles_alive == 0:
+            for event in self.machine.console_lost():
+                self._record(event)
+            transport.state = self.machine.state
+            self.sensors.intensity = self._exposure_intensity()
+
+    def _sample(self) -> None:
+        transport, recorder = self._transport(), self.recorder
+        for batch in self.sensors.advance(self.clock.now_ns()):
+            transport.publish("tel", batch, stream=batch.stream)
+            if recorder is not None:
+                recorder.add_samples(batch)
+
+    def _publish_descriptors(self) -> None:
+        transport = self._transport()
+        for descriptor in self.sensors.streams:
+            transport.publish("meta", descriptor)

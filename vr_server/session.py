@@ -1,0 +1,147 @@
+"""The session state machine: the single authority over what the client experiences.
+
+Pure logic, no sockets and no engine: :meth:`SessionMachine.apply` takes a command's arguments
+and returns the events it causes, or raises :class:`~telemetry.errors.CommandRejected` naming the
+state and the command. The host appends the events to the log in order.
+
+States (``docs/telemetry-protocol.md`` and the design's lifecycle)::
+
+    ready -> baseline -> exposure <-> check_in
+    exposure/check_in/baseline -> paused | safe_hold -> (resume) exposure
+    any but ended -> closing -> ended
+
+Safety rules kept here, whoever sends the command:
+
+* ``stop`` and ``safe_place`` are accepted in every state but ``ended`` and move to
+  ``safe_hold`` with the stimulus removed.
+* No escalation outside ``exposure``/``check_in``: in ``paused`` and ``safe_hold`` a level may
+  only go down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from telemetry import commands as c
+from telemetry.errors import CommandRejected
+from telemetry.schemas import (
+    Alert,
+    Annotation,
+    AvatarUtterance,
+    CheckInAsked,
+    LevelChange,
+    RepairMarked,
+    RuptureMarked,
+    SessionState,
+    StateChange,
+)
+
+ACTIVE: frozenset[SessionState] = frozenset({"baseline", "exposure", "check_in"})
+
+
+@dataclass
+class Level:
+    """Where the exposure is: rung of the hierarchy and intensity within it."""
+
+    rung: int = 0
+    intensity: float = 0.0
+
+    def __le__(self, other: Level) -> bool:
+        return (self.rung, self.intensity) <= (other.rung, other.intensity)
+
+
+class SessionMachine:
+    """The lifecycle state, the exposure level and the rules for changing them."""
+
+    def __init__(self, rungs: int = 10) -> None:
+        self.state: SessionState = "ready"
+        self.level = Level()
+        self.rungs = rungs
+        self.stimulus_visible = False
+        self._checkins = 0
+        self._ruptures = 0
+
+    def _move(self, to: SessionState, reason: str, actor: str = "therapist") -> StateChange:
+        event = StateChange(from_state=self.state, to_state=to, reason=reason,
+                            actor=actor)  # type: ignore[arg-type]
+        self.state = to
+        self.stimulus_visible = to in {"exposure", "check_in"}
+        return event
+
+    def _refuse(self, command: str, why: str = "") -> CommandRejected:
+        return CommandRejected("not_allowed", f"{command!r} is not allowed in state "
+                                              f"{self.state!r}{': ' + why if why else ''}")
+
+    def apply(self, args: c.CommandArgs) -> list[object]:
+        """Apply a command; returns the events it causes (possibly none)."""
+        state = self.state
+        if state == "ended" and not isinstance(args, c.ClockOffset | c.Annotate):
+            raise self._refuse(args.name, "the session has ended")
+        match args:
+            case c.Stop() | c.SafePlace():
+                if state == "safe_hold":
+                    return []  # already safe: stop is idempotent, never an error
+                return [self._move("safe_hold", args.reason or args.name)]
+            case c.Pause():
+                if state not in ACTIVE:
+                    raise self._refuse("pause")
+                return [self._move("paused", args.reason)]
+            case c.Start():
+                if state == "ready":
+                    return [self._move("baseline", "session started")]
+                if state == "baseline":
+                    return [self._move("exposure", "exposure started")]
+                raise self._refuse("start")
+            case c.Resume():
+                if state not in {"paused", "safe_hold"}:
+                    raise self._refuse("resume")
+                return [self._move("exposure", "resumed")]
+            case c.End():
+                if state == "closing":
+                    return [self._move("ended", args.reason or "session ended")]
+                return [self._move("closing", args.reason or "closing")]
+            case c.SetLevel():
+                return [self._set_level(args)]
+            case c.AskCheckIn():
+                if state not in {"exposure", "baseline"}:
+                    raise self._refuse("ask_checkin")
+                self._checkins += 1
+                return [CheckInAsked(checkin_id=f"checkin-{self._checkins}",
+                                     instrument=args.instrument, prompt=args.prompt)]
+            case c.MarkRupture():
+                self._ruptures += 1
+                return [RuptureMarked(rupture_id=f"rupture-{self._ruptures}", marker=args.marker,
+                                      subtype=args.subtype, salience=args.salience,
+                                      note=args.note)]
+            case c.MarkRepair():
+                return [RepairMarked(rupture_id=args.rupture_id, strategy=args.strategy,
+                                     resolved=args.resolved, note=args.note)]
+            case c.Annotate():
+                return [Annotation(text=args.text)]
+            case c.Speak():
+                return [AvatarUtterance(text=args.text, line_id=args.line_id)]
+        raise CommandRejected("unknown_command", f"{args.name!r} is not handled by this server")
+
+    def _set_level(self, args: c.SetLevel) -> LevelChange:
+        if args.rung >= self.rungs:
+            raise CommandRejected("out_of_range", f"rung {args.rung} is out of range: this "
+                                                  f"scenario has rungs 0-{self.rungs - 1}")
+        target = Level(args.rung, args.intensity)
+        if self.state not in {"exposure", "check_in"}:
+            if self.state in {"paused", "safe_hold"} and target <= self.level:
+                pass  # stepping down is always safe
+            else:
+                raise self._refuse("set_level", "levels go up only during exposure")
+        event = LevelChange(rung=args.rung, intensity=args.intensity,
+                            previous_rung=self.level.rung,
+                            previous_intensity=self.level.intensity, reason=args.reason)
+        self.level = target
+        return event
+
+    def console_lost(self) -> list[object]:
+        """No console is connected: hold the session safely until one is back."""
+        events: list[object] = [Alert(code="console_lost", severity="critical",
+                                      message="no console connected")]
+        if self.state in ACTIVE:
+            events.append(self._move("safe_hold", "console lost", actor="server"))
+        return events

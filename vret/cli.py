@@ -1,0 +1,231 @@
+"""The ``vret`` command line: one entry point, a subcommand per job.
+
+Exit codes: 0 success, 1 the thing failed (the message says why), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from telemetry.errors import TelemetryError
+
+DEFAULT_DATA_DIR = Path("vret-data")
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                        help="folder of the session store and keys (default: ./vret-data)")
+
+
+def _parse_value(text: str) -> object:
+    lowered = text.lower()
+    if lowered in {"true", "false"}:
+        return lowered == "true"
+    if lowered in {"null", "none"}:
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run a session server until it ends, is interrupted, or --duration passes."""
+    from vr_server.host import HostConfig, SessionHost
+
+    host = SessionHost(HostConfig(
+        data_dir=args.data_dir, host=args.host, curve=True if args.curve else None,
+        session_id=args.session_id, client_id=args.client_id, rungs=args.rungs,
+        connection_file=args.connection_file, seed=args.seed,
+    ))
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        logging.getLogger("vret").info("signal %d: ending the session", signum)
+        host.stop_requested.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    host.start()
+    print(f"session {host.session_id} serving; connection file: {host.connection_file}",
+          flush=True)
+    try:
+        host.run(duration_s=args.duration)
+    finally:
+        host.close()
+    print(f"session {host.session_id} recorded in {host.store_path}", flush=True)
+    return 0
+
+
+def _console_keys(args: argparse.Namespace, infos: Sequence[object]) -> object:
+    from telemetry.security import KeyStore
+
+    if any(getattr(i, "server_public_key", None) for i in infos):
+        return KeyStore(args.data_dir).console()
+    return None
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """Print live per-stream rates, latency and loss."""
+    from clinician_console.monitor import monitor
+    from telemetry.connection import ConnectionInfo
+
+    infos = [ConnectionInfo.read(p) for p in args.connection_files]
+    report = monitor(infos, duration_s=args.duration, keys=_console_keys(args, infos))  # type: ignore[arg-type]
+    print(f"{report.seconds:.1f} s: lost {report.lost}, undecodable {report.rejected}")
+    return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    """Send one command and print the ack (or the error, exit 1)."""
+    from telemetry.client import CommandClient
+    from telemetry.connection import ConnectionInfo
+
+    info = ConnectionInfo.read(args.connection_file)
+    values = {}
+    for item in args.args:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"vret send: argument {item!r} is not KEY=VALUE", file=sys.stderr)
+            return 2
+        values[key] = _parse_value(value)
+    with CommandClient(info, keys=_console_keys(args, [info])) as client:  # type: ignore[arg-type]
+        ack = client.request(args.command, values, timeout=args.timeout)
+    print(ack.model_dump_json())
+    return 0
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    """List the recorded sessions."""
+    from telemetry.store import SessionStore
+
+    with SessionStore.in_dir(args.data_dir, create=False) as store:
+        for record in store.sessions():
+            events = len(store.events(record.session_id))
+            print(f"{record.session_id}  client {record.client_id}  scenario {record.scenario}"
+                  f"  events {events}  {'ended' if record.ended_wall_ns else 'open'}")
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    """Print a session's event log as JSON lines."""
+    from telemetry.store import SessionStore
+
+    with SessionStore.in_dir(args.data_dir, create=False) as store:
+        store.session(args.session_id)
+        for event in store.events(args.session_id):
+            print(json.dumps({"seq": event.seq, "t_session_ns": event.t_session_ns,
+                              "command_id": event.command_id,
+                              "event": event.body.model_dump(mode="json")}))
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """Show this data folder's public keys, or authorise a console's public key."""
+    from telemetry.security import KeyStore
+
+    keys = KeyStore(args.data_dir)
+    if args.action == "show":
+        print(f"server  {keys.server().public.decode()}  ({keys.dir / 'server.key'})")
+        print(f"console {keys.console().public.decode()}  ({keys.dir / 'console.key'})")
+        for path in sorted(keys.authorized_dir.glob("*.key")):
+            print(f"authorised: {path.name}")
+    else:
+        if args.key_file is None:
+            print("vret keys authorize: give the console's public key file", file=sys.stderr)
+            return 2
+        print(f"authorised {keys.authorize(args.key_file)}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo session end to end."""
+    from vret.demo import run_demo
+
+    return run_demo(args.data_dir, duration_s=args.duration)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``vret`` command."""
+    parser = argparse.ArgumentParser(
+        prog="vret", description="VR exposure-therapy session server, console and tools.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="run a session server (simulated client telemetry)",
+                       description=cmd_serve.__doc__)
+    _add_data_dir(p)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1; anything else needs --curve)")
+    p.add_argument("--curve", action="store_true",
+                   help="encrypt and authenticate with CurveZMQ (always on off loopback)")
+    p.add_argument("--session-id", help="session id (default: generated from the time)")
+    p.add_argument("--client-id", help="pseudonymous client id (default: generated)")
+    p.add_argument("--rungs", type=int, default=10, help="rungs of the hierarchy (default 10)")
+    p.add_argument("--connection-file", type=Path,
+                   help="where to write the connection file "
+                        "(default: DATA_DIR/connections/SESSION.json)")
+    p.add_argument("--duration", type=float, help="end the session after this many seconds")
+    p.add_argument("--seed", type=int, default=0, help="seed of the simulated client")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("monitor", help="print live stream rates, latency and loss",
+                       description=cmd_monitor.__doc__)
+    _add_data_dir(p)
+    p.add_argument("connection_files", nargs="+", type=Path, metavar="CONNECTION_FILE")
+    p.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
+    p.set_defaults(func=cmd_monitor)
+
+    p = sub.add_parser("send", help="send one command to a session",
+                       description=cmd_send.__doc__)
+    _add_data_dir(p)
+    p.add_argument("connection_file", type=Path, metavar="CONNECTION_FILE")
+    p.add_argument("command", help="command name, e.g. start, set_level, stop")
+    p.add_argument("args", nargs="*", metavar="KEY=VALUE", help="arguments, e.g. rung=2")
+    p.add_argument("--timeout", type=float, default=1.0, help="seconds per try (default 1)")
+    p.set_defaults(func=cmd_send)
+
+    p = sub.add_parser("sessions", help="list recorded sessions", description=cmd_sessions.__doc__)
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_sessions)
+
+    p = sub.add_parser("events", help="print a session's event log",
+                       description=cmd_events.__doc__)
+    _add_data_dir(p)
+    p.add_argument("session_id", metavar="SESSION_ID")
+    p.set_defaults(func=cmd_events)
+
+    p = sub.add_parser("keys", help="show or authorise CurveZMQ keys", description=cmd_keys.__doc__)
+    _add_data_dir(p)
+    p.add_argument("action", choices=["show", "authorize"])
+    p.add_argument("key_file", nargs="?", type=Path, help="a console's public key file")
+    p.set_defaults(func=cmd_keys)
+
+    p = sub.add_parser("demo", help="run a demo session end to end", description=cmd_demo.__doc__)
+    _add_data_dir(p)
+    p.add_argument("--duration", type=float, default=8.0,
+                   help="seconds of live figures (default 8)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vret`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except TelemetryError as exc:
+        print(f"vret {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
