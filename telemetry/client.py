@@ -87,6 +87,7 @@ class CommandClient:
         try:
             for channel, endpoint in (("command", info.command), ("control", info.control)):
                 sock = self._ctx.socket(zmq.DEALER)
+                self._sockets[channel] = sock  # registered first, so a failure closes it
                 sock.linger = 0
                 # A stable routing id lets the server see retries after a reconnect as us.
                 sock.routing_id = f"{self.console_id}/{channel}".encode()
@@ -98,7 +99,6 @@ class CommandClient:
                 if endpoint.startswith("tcp://["):
                     sock.ipv6 = True
                 sock.connect(endpoint)
-                self._sockets[channel] = sock
         except (zmq.ZMQError, TransportError) as exc:
             self._close_sockets()
             self._ctx.term()

@@ -46,7 +46,6 @@ from telemetry.schemas import (
 from telemetry.security import (
     KeyStore,
     check_bind_allowed,
-    is_loopback_host,
     make_curve_server,
     start_authenticator,
 )
@@ -64,8 +63,10 @@ class ServerConfig:
     host: str = "127.0.0.1"
     """Address to bind, or ``ipc`` for ipc:// endpoints in ``ipc_dir``."""
     ipc_dir: Path | None = None
-    curve: bool | None = None
-    """None: CurveZMQ on exactly when ``host`` is not loopback (and refused to be off there)."""
+    curve: bool = False
+    """Encrypt and authenticate with CurveZMQ. Required for any non-loopback ``host``: binding
+    one without it is refused (never silently switched on, so the operator knows which keys
+    a console needs)."""
     data_dir: Path = Path("vret-data")
     max_command_bytes: int = wire.MAX_COMMAND_BYTES
     commands_per_second: float = 100.0
@@ -172,9 +173,7 @@ class ServerTransport:
     def start(self) -> ConnectionInfo:
         """Bind the three sockets, start the I/O thread; returns the connection info."""
         cfg = self.config
-        curve = cfg.curve if cfg.curve is not None else (
-            cfg.host != "ipc" and not is_loopback_host(cfg.host)
-        )
+        curve = cfg.curve
         if cfg.host != "ipc":
             check_bind_allowed(cfg.host, curve)
         server_key = None

@@ -45,6 +45,7 @@ class Subscriber:
             for info in infos:
                 # One SUB per Curve server key (a socket has one server key); plain ones share.
                 sock = self._ctx.socket(zmq.SUB)
+                self.sockets.append(sock)  # registered first, so a failure closes it
                 sock.linger = 0
                 sock.rcvhwm = rcvhwm
                 sock.maxmsgsize = max_bytes
@@ -58,7 +59,9 @@ class Subscriber:
                 for topic in topics:
                     sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
                 sock.connect(info.pub)
-                self.sockets.append(sock)
+        except TransportError:
+            self.close()
+            raise
         except zmq.ZMQError as exc:
             self.close()
             raise TransportError(f"cannot subscribe: {exc}") from exc

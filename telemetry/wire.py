@@ -75,7 +75,7 @@ def topic_for(kind: str, session: str, stream: str | None = None) -> bytes:
 
 def _array_spec(array: np.ndarray, index: int, buffers: list[Buffer]) -> dict[str, Any]:
     wire = array.astype(array.dtype.newbyteorder("<"), order="C", copy=False)
-    buffers.append(np.ascontiguousarray(wire).data.cast("B"))
+    buffers.append(np.ascontiguousarray(wire).reshape(-1).view(np.uint8).data)
     return {"buffer": index, "dtype": wire.dtype.str, "shape": list(wire.shape)}
 
 

@@ -50,7 +50,7 @@ class HostConfig:
 
     data_dir: Path = Path("vret-data")
     host: str = "127.0.0.1"
-    curve: bool | None = None
+    curve: bool = False
     session_id: str | None = None
     client_id: str | None = None
     scenario: str = "simulated"
@@ -63,6 +63,8 @@ class HostConfig:
     connection_file: Path | None = None
     seed: int = 0
     ipc_dir: Path | None = None
+    console_timeout_s: float = 3.0
+    """Silence from every console for this long puts an active session on safe hold."""
 
 
 class SessionHost:
@@ -100,7 +102,8 @@ class SessionHost:
             self.recorder.add_stream(descriptor)
         self.transport = ServerTransport(
             ServerConfig(session_id=self.session_id, host=cfg.host, curve=cfg.curve,
-                         data_dir=Path(cfg.data_dir), ipc_dir=cfg.ipc_dir),
+                         data_dir=Path(cfg.data_dir), ipc_dir=cfg.ipc_dir,
+                         console_timeout_s=cfg.console_timeout_s),
             self.clock, state=self.machine.state)
         try:
             info = self.transport.start()

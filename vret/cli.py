@@ -43,7 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from vr_server.host import HostConfig, SessionHost
 
     host = SessionHost(HostConfig(
-        data_dir=args.data_dir, host=args.host, curve=True if args.curve else None,
+        data_dir=args.data_dir, host=args.host, curve=args.curve,
         session_id=args.session_id, client_id=args.client_id, rungs=args.rungs,
         connection_file=args.connection_file, seed=args.seed,
     ))
@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1; anything else needs --curve)")
     p.add_argument("--curve", action="store_true",
-                   help="encrypt and authenticate with CurveZMQ (always on off loopback)")
+                   help="encrypt and authenticate with CurveZMQ (required off loopback)")
     p.add_argument("--session-id", help="session id (default: generated from the time)")
     p.add_argument("--client-id", help="pseudonymous client id (default: generated)")
     p.add_argument("--rungs", type=int, default=10, help="rungs of the hierarchy (default 10)")

@@ -1,0 +1,179 @@
+"""The wire codec: round trips of every message kind, and every kind of bad input."""
+
+from __future__ import annotations
+
+import msgpack
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from telemetry import errors, schemas, wire
+from telemetry.schemas import Envelope, Message, SampleBatch
+from tests import strategies
+
+ENV = Envelope(session="s1", seq=7, t_session_ns=1_000, t_wall_ns=2_000)
+
+
+def _frames(message: Message, topic: bytes | None = None) -> list[bytes]:
+    return [bytes(f) for f in wire.encode(message, topic)]
+
+
+def _header(message: Message) -> dict:  # type: ignore[type-arg]
+    return msgpack.unpackb(_frames(message)[0])  # type: ignore[no-any-return]
+
+
+def _command(**args: object) -> Message:
+    return Message(env=ENV, body=schemas.Command(id="c-1", name="set_level", args=args))
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(strategies.messages, st.booleans())
+def test_every_message_kind_round_trips(message: Message, with_topic: bool) -> None:
+    topic = b"tel.s1.x" if with_topic else None
+    got_topic, decoded = wire.decode(_frames(message, topic), has_topic=with_topic)
+    assert got_topic == topic
+    assert decoded.env == message.env
+    assert decoded.body == message.body
+    assert type(decoded.body) is type(message.body)
+
+
+def test_round_trip_covers_every_type_tag() -> None:
+    # The union, the codec's table and the strategies must not drift apart.
+    assert set(wire._BODY_MODELS) == set(schemas.MESSAGE_TYPES)
+
+
+def test_samples_travel_as_raw_buffers_not_per_sample_objects() -> None:
+    values = np.arange(90 * 7, dtype=np.float32).reshape(90, 7)
+    batch = SampleBatch(stream="head_pose", timestamps_ns=np.arange(90, dtype=np.int64),
+                        values=values)
+    frames = _frames(Message(env=ENV, body=batch), b"tel.s1.head_pose")
+    assert len(frames) == 4  # topic, header, timestamps, values
+    assert len(frames[2]) == 90 * 8 and len(frames[3]) == values.nbytes
+    assert len(frames[1]) < 200  # header holds specs, not samples
+    _, decoded = wire.decode(frames, has_topic=True)
+    assert decoded.body.values.dtype == np.float32
+    np.testing.assert_array_equal(decoded.body.values, values)
+
+
+def test_big_endian_arrays_are_sent_little_endian() -> None:
+    values = np.arange(6, dtype=">f8").reshape(3, 2)
+    batch = SampleBatch(stream="x", timestamps_ns=np.arange(3, dtype=np.int64), values=values)
+    frames = _frames(Message(env=ENV, body=batch))
+    assert msgpack.unpackb(frames[0])["body"]["values"]["dtype"] == "<f8"
+    np.testing.assert_array_equal(wire.decode(frames)[1].body.values, values)
+
+
+def test_decoded_batches_are_read_only() -> None:
+    batch = SampleBatch(stream="x", timestamps_ns=np.arange(2, dtype=np.int64),
+                        values=np.zeros((2, 1), np.float32))
+    decoded = wire.decode(_frames(Message(env=ENV, body=batch)))[1].body
+    with pytest.raises(ValueError):
+        decoded.values[0, 0] = 1.0
+
+
+# ---------------------------------------------------------------------------- bad input
+
+@settings(max_examples=300)
+@given(st.lists(st.binary(max_size=300), min_size=0, max_size=7), st.booleans())
+def test_random_bytes_raise_protocol_errors_only(frames: list[bytes], has_topic: bool) -> None:
+    try:
+        wire.decode(frames, has_topic=has_topic)
+    except errors.ProtocolError:
+        pass
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(strategies.messages, st.data())
+def test_truncated_frames_are_rejected(message: Message, data: st.DataObject) -> None:
+    frames = _frames(message)
+    index = data.draw(st.integers(0, len(frames) - 1))
+    if not frames[index]:
+        return
+    cut = data.draw(st.integers(0, len(frames[index]) - 1))
+    frames[index] = frames[index][:cut]
+    with pytest.raises(errors.ProtocolError):
+        wire.decode(frames)
+
+
+def test_missing_buffer_frame_is_malformed() -> None:
+    batch = SampleBatch(stream="x", timestamps_ns=np.arange(2, dtype=np.int64),
+                        values=np.zeros((2, 1), np.float32))
+    frames = _frames(Message(env=ENV, body=batch))
+    with pytest.raises(errors.MalformedMessage, match="refers to buffer 1"):
+        wire.decode(frames[:-1])
+
+
+def test_wrong_version_is_rejected_with_the_command_id() -> None:
+    header = _header(_command(rung=1))
+    header["env"]["v"] = 99
+    with pytest.raises(errors.UnsupportedVersion, match="99") as info:
+        wire.decode([msgpack.packb(header)])
+    assert info.value.command_id == "c-1"
+    assert info.value.code == "unsupported_version"
+
+
+def test_unknown_type_is_rejected() -> None:
+    header = _header(_command())
+    header["body"]["type"] = "teleport"
+    with pytest.raises(errors.UnknownMessageType, match="teleport"):
+        wire.decode([msgpack.packb(header)])
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda h: h["env"].__setitem__("seq", "seven"), "env.seq"),
+        (lambda h: h["env"].__setitem__("session", "bad session!"), "env.session"),
+        (lambda h: h["body"].__setitem__("id", 5), "command.id"),
+        (lambda h: h["body"].__setitem__("extra", 1), "command.extra"),
+        (lambda h: h["body"]["args"].__setitem__("rung", [1, 2]), "command.args.rung"),
+    ],
+)
+def test_wrong_field_types_name_the_field(mutate: object, field: str) -> None:
+    header = _header(_command(rung=1))
+    mutate(header)  # type: ignore[operator]
+    with pytest.raises(errors.InvalidMessage) as info:
+        wire.decode([msgpack.packb(header)])
+    assert field in str(info.value)
+
+
+def test_strings_are_not_coerced_to_numbers() -> None:
+    body = schemas.Event(event=schemas.LevelChange(rung=1, intensity=0.5, previous_rung=0,
+                                                   previous_intensity=0.0))
+    header = _header(Message(env=ENV, body=body))
+    header["body"]["event"]["rung"] = "1"
+    with pytest.raises(errors.InvalidMessage, match="rung"):
+        wire.decode([msgpack.packb(header)])
+
+
+def test_inconsistent_batch_is_invalid() -> None:
+    batch = SampleBatch(stream="x", timestamps_ns=np.arange(2, dtype=np.int64),
+                        values=np.zeros((2, 3), np.float32))
+    frames = _frames(Message(env=ENV, body=batch))
+    header = msgpack.unpackb(frames[0])
+    header["body"]["values"]["shape"] = [3, 2]  # same byte count, wrong row count
+    with pytest.raises(errors.InvalidMessage, match="3 rows"):
+        wire.decode([msgpack.packb(header), *frames[1:]])
+    header["body"]["values"]["dtype"] = "<c16"
+    with pytest.raises(errors.MalformedMessage, match="unsupported dtype"):
+        wire.decode([msgpack.packb(header), *frames[1:]])
+
+
+def test_oversized_messages_are_rejected_before_parsing() -> None:
+    frames = [msgpack.packb({"env": {}, "body": {}}), b"\0" * 2048]
+    with pytest.raises(errors.MessageTooLarge, match="cap is 1024"):
+        wire.decode(frames, max_bytes=1024)
+    with pytest.raises(errors.MessageTooLarge):
+        wire.decode([b"\x91" + b"\0" * (wire.MAX_HEADER_BYTES + 1)])
+
+
+def test_trailing_garbage_after_header_is_malformed() -> None:
+    packed = _frames(_command())[0]
+    with pytest.raises(errors.MalformedMessage, match="trailing"):
+        wire.decode([packed + b"\x00"])
+
+
+def test_buffers_on_a_message_that_has_none_are_malformed() -> None:
+    with pytest.raises(errors.MalformedMessage, match="carries no buffers"):
+        wire.decode([*_frames(_command()), b"extra"])

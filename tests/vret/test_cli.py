@@ -1,0 +1,94 @@
+"""The ``vret`` command as a user runs it: real processes, real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from vret.cli import build_parser
+
+
+def vret(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vret", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def test_help_lists_every_subcommand(tmp_path: Path) -> None:
+    result = vret("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for name in ("serve", "monitor", "send", "sessions", "events", "keys", "demo"):
+        assert name in result.stdout
+    for name in ("serve", "monitor", "send", "sessions", "events", "keys", "demo"):
+        sub = vret(name, "--help", cwd=tmp_path)
+        assert sub.returncode == 0 and "--data-dir" in sub.stdout
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert vret("fly", cwd=tmp_path).returncode == 2
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--rungs", "many"])
+
+
+@pytest.mark.slow
+def test_serve_send_and_read_back(tmp_path: Path) -> None:
+    conn = tmp_path / "conn.json"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "vret", "serve", "--session-id", "s-cli", "--connection-file",
+         str(conn), "--duration", "30"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not conn.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert vret("send", str(conn), "start", cwd=tmp_path).returncode == 0
+        assert vret("send", str(conn), "start", cwd=tmp_path).returncode == 0
+        ok = vret("send", str(conn), "set_level", "rung=2", "intensity=0.5", cwd=tmp_path)
+        assert ok.returncode == 0 and json.loads(ok.stdout)["type"] == "ack"
+        bad = vret("send", str(conn), "set_level", "rung=99", cwd=tmp_path)
+        assert bad.returncode == 1 and "out_of_range" in bad.stderr
+        unknown = vret("send", str(conn), "teleport", cwd=tmp_path)
+        assert unknown.returncode == 1 and "unknown command 'teleport'" in unknown.stderr
+        assert vret("send", str(conn), "end", cwd=tmp_path).returncode == 0
+        assert vret("send", str(conn), "end", cwd=tmp_path).returncode == 0
+        server.wait(30)  # an ended session stops its server
+        assert server.returncode == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.communicate()
+    sessions = vret("sessions", cwd=tmp_path)
+    assert "s-cli" in sessions.stdout and "ended" in sessions.stdout
+    events = [json.loads(line) for line in vret("events", "s-cli", cwd=tmp_path).stdout.split("\n")
+              if line]
+    kinds = [e["event"]["kind"] for e in events]
+    assert kinds.count("state_change") == 4 and kinds.count("level_change") == 1
+    assert not conn.exists()
+
+
+def test_missing_store_and_connection_file_are_clear_errors(tmp_path: Path) -> None:
+    result = vret("sessions", "--data-dir", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert result.returncode == 1 and "no session store" in result.stderr
+    result = vret("send", str(tmp_path / "missing.json"), "stop", cwd=tmp_path)
+    assert result.returncode == 1 and "cannot read connection file" in result.stderr
+
+
+def test_non_loopback_without_curve_is_refused_from_the_command_line(tmp_path: Path) -> None:
+    result = vret("serve", "--host", "0.0.0.0", "--duration", "1", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "refusing to bind" in result.stderr and "--curve" in result.stderr
+
+
+@pytest.mark.slow
+def test_demo_runs_to_the_end(tmp_path: Path) -> None:
+    result = vret("demo", "--duration", "4", cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "samples/s" in out and "p99" in out and "lost messages: 0" in out
+    assert "session store:" in out and (tmp_path / "vret-data" / "vret.sqlite3").exists()
+    for stream in ("head_pose", "gaze", "ecg", "eda", "heart_rate"):
+        assert stream in out
