@@ -57,6 +57,10 @@ class ClientConfig:
     probes_per_burst: int = 8
     probe_timeout_s: float = 0.2
     report_clock_offsets: bool = True
+    heartbeats: bool = True
+    """Off for one-shot tools (``vret send``): a peer that heartbeats is a console, and its
+    departure would put the session on safe hold."""
+    clock_sync: bool = True
 
 
 @dataclass
@@ -66,6 +70,8 @@ class _Pending:
     deadline: float
     attempts_left: int
     future: Future[Ack]
+    timeout: float
+    tries: int = 1
 
 
 class CommandClient:
@@ -242,17 +248,18 @@ class CommandClient:
                     channel, body, future, timeout, retries = self._requests.popleft()
                     frames = self._frames(body)
                     self._pending[body.id] = _Pending(frames, channel, now + timeout,
-                                                      retries, future)
+                                                      retries, future, timeout)
                     self._send(channel, frames)
                 for channel, sock in self._sockets.items():
                     if ready.get(sock):
                         self._receive(sock, channel)
                 now = time.monotonic()
                 self._expire(now)
-                if now >= next_beat:
+                if self.config.heartbeats and now >= next_beat:
                     next_beat = now + self.config.heartbeat_interval_s
                     self._send("control", self._frames(Heartbeat(role="console")))
-                if now >= next_sync and self._burst_left == 0 and self._probe_sent is None:
+                if (self.config.clock_sync and now >= next_sync and self._burst_left == 0
+                        and self._probe_sent is None):
                     next_sync = now + self.config.clock_sync_interval_s
                     self._burst_left = self.config.probes_per_burst
                     self._next_probe(now)
@@ -314,10 +321,11 @@ class CommandClient:
                 del self._pending[command_id]
                 pending.future.set_exception(CommandTimeout(
                     f"no answer to command {command_id} on the {pending.channel} channel after "
-                    f"{self.config.retries + 1} tries"))
+                    f"{pending.tries} tries of {pending.timeout:g} s"))
                 continue
             pending.attempts_left -= 1
-            pending.deadline = now + self.config.timeout_s
+            pending.tries += 1
+            pending.deadline = now + pending.timeout
             self._send(pending.channel, pending.frames)  # same id: applied once at most
 
     def _next_probe(self, now: float) -> None:

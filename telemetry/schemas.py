@@ -45,8 +45,9 @@ class Model(BaseModel):
 class Envelope(Model):
     """What every message carries: who, which one, and when.
 
-    ``seq`` counts per topic on a publisher (gaps mean loss) and per connection on a command
-    channel; for events it is the event's position in the session log.
+    ``seq`` counts per topic on a publisher (gaps mean loss); for events it is the event's
+    position in the session log. On the command channels each sender keeps its own counter
+    (the server one for all its replies); it is informational there.
     """
 
     v: Annotated[int, Field(ge=1)] = PROTOCOL_VERSION

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 from collections import Counter, OrderedDict, deque
@@ -68,6 +69,9 @@ class ServerConfig:
     one without it is refused (never silently switched on, so the operator knows which keys
     a console needs)."""
     data_dir: Path = Path("vret-data")
+    advertise_host: str | None = None
+    """Host name written into the connection file; defaults to ``host``, or this machine's
+    name when ``host`` is a wildcard (0.0.0.0, ::) that no console could connect to."""
     max_command_bytes: int = wire.MAX_COMMAND_BYTES
     commands_per_second: float = 100.0
     """Per-console token bucket: sustained rate..."""
@@ -147,6 +151,8 @@ class ServerTransport:
         self.state: SessionState | None = state
         self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self._auth: Any = None
+        self._keys: KeyStore | None = None
+        self._keys_mtime = 0
         self._pub_lock = threading.Lock()
         self._topic_seq: dict[bytes, int] = {}
         self._inbox_lock = threading.Lock()
@@ -182,6 +188,8 @@ class ServerTransport:
             server_key = keys.server()
             keys.console()  # the local console is authorised from the start
             self._auth = start_authenticator(self._ctx, keys)
+            self._keys = keys
+            self._keys_mtime = keys.authorized_dir.stat().st_mtime_ns
         try:
             self._pub = self._socket(zmq.PUB, server_key)
             self._pub.sndhwm = cfg.pub_hwm
@@ -231,7 +239,14 @@ class ServerTransport:
             endpoint = f"tcp://{host}:*"
         sock.bind(endpoint)
         endpoint_bytes: bytes = sock.getsockopt(zmq.LAST_ENDPOINT)  # type: ignore[assignment]
-        return endpoint_bytes.decode()
+        bound = endpoint_bytes.decode()
+        advertise = cfg.advertise_host or (
+            socket.getfqdn() if cfg.host in {"0.0.0.0", "::", "*"} else None)
+        if advertise and cfg.host != "ipc":
+            port = bound.rsplit(":", 1)[1]
+            host = f"[{advertise}]" if ":" in advertise else advertise
+            bound = f"tcp://{host}:{port}"
+        return bound
 
     def close(self) -> None:
         """Stop the I/O thread and close every socket (pending replies are sent first)."""
@@ -261,7 +276,7 @@ class ServerTransport:
 
     def publish(
         self, kind: str, body: BaseModel, *, stream: str | None = None,
-        seq: int | None = None, t_session_ns: int | None = None,
+        seq: int | None = None, t_session_ns: int | None = None, t_wall_ns: int | None = None,
     ) -> int:
         """Publish a body on ``<kind>.<session>[.<stream>]``; returns its sequence number.
 
@@ -275,7 +290,8 @@ class ServerTransport:
                 seq = self._topic_seq.get(topic, 0)
                 self._topic_seq[topic] = seq + 1
             frames = wire.encode_body(body, session=self.session_id, seq=seq,
-                                      t_session_ns=t_session, t_wall_ns=time.time_ns(),
+                                      t_session_ns=t_session,
+                                      t_wall_ns=time.time_ns() if t_wall_ns is None else t_wall_ns,
                                       topic=topic)
             try:
                 self._pub.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
@@ -309,9 +325,11 @@ class ServerTransport:
         self._wake()
 
     def ack(self, command: IncomingCommand, *, frame: int | None = None,
-            result: dict[str, Any] | None = None) -> None:
-        """Reply with an ack stamped now on the session clock."""
-        self.reply(command, Ack(id=command.id, frame=frame, t_applied_ns=self.clock.now_ns(),
+            result: dict[str, Any] | None = None, t_applied_ns: int | None = None) -> None:
+        """Reply with an ack; ``t_applied_ns`` (session clock) defaults to now."""
+        self.reply(command, Ack(id=command.id, frame=frame,
+                                t_applied_ns=self.clock.now_ns() if t_applied_ns is None
+                                else t_applied_ns,
                                 result=result or {}))
 
     def reject(self, command: IncomingCommand, code: Any, message: str) -> None:
@@ -353,6 +371,7 @@ class ServerTransport:
                     next_beat = now + self.config.heartbeat_interval_s
                     self.publish("hb", Heartbeat(role="server", state=self.state))
                     self._check_consoles(now)
+                    self._reload_keys()
             except Exception:  # the I/O thread must survive anything
                 self._count("internal", "internal error in the I/O thread", exc_info=True)
         self._send_replies()
@@ -405,8 +424,10 @@ class ServerTransport:
         try:
             _, message = wire.decode(payload, max_bytes=self.config.max_command_bytes)
             if message.env.session != self.session_id:
+                body_id = getattr(message.body, "id", None)
                 raise InvalidMessage(f"message for session {message.env.session!r} sent to "
-                                     f"session {self.session_id!r}")
+                                     f"session {self.session_id!r}",
+                                     command_id=body_id if isinstance(body_id, str) else None)
         except ProtocolError as exc:
             self._count(exc.code, str(exc))
             self._send(sock, peer, ErrorReply(id=exc.command_id, code=exc.code,  # type: ignore[arg-type]
@@ -439,20 +460,20 @@ class ServerTransport:
                 self._send(sock, peer, previous.model_copy(update={"duplicate": True})
                            if isinstance(previous, Ack) else previous)
             return  # still pending: its one answer will come when it is applied
+        # Rejections made here are not remembered against the id: nothing was applied, and the
+        # sender may correct the mistake (the channel, say) and try again.
         try:
             args = parse_args(body)
         except ProtocolError as exc:
             self._count(exc.code, str(exc))
-            self._remember(body.id, ErrorReply(id=body.id, code=exc.code,  # type: ignore[arg-type]
-                                               message=str(exc)[:4000]))
-            self._send(sock, peer, self._seen[body.id])  # type: ignore[arg-type]
+            self._send(sock, peer, ErrorReply(id=body.id, code=exc.code,  # type: ignore[arg-type]
+                                              message=str(exc)[:4000]))
             return
         if channel == "control" and args.name not in CONTROL_COMMANDS:
             error = ErrorReply(id=body.id, code="not_allowed", message=(
                 f"{args.name!r} is not a control command; send it on the command channel "
                 f"(control takes {', '.join(sorted(CONTROL_COMMANDS))})"))
             self._count("not_allowed", error.message)
-            self._remember(body.id, error)
             self._send(sock, peer, error)
             return
         incoming = IncomingCommand(body.id, args, channel, peer, t_recv)
@@ -480,6 +501,20 @@ class ServerTransport:
             self._remember(command.id, body)
             sock = self._control if command.channel == "control" else self._command
             self._send(sock, command.peer, body)
+
+    def _reload_keys(self) -> None:
+        # Keys authorised while the server runs (``vret keys authorize``) take effect within a
+        # heartbeat; the folder's mtime changes whenever a key file is added or removed.
+        if self._keys is None or self._auth is None:
+            return
+        try:
+            mtime = self._keys.authorized_dir.stat().st_mtime_ns
+        except OSError:
+            return
+        if mtime != self._keys_mtime:
+            self._keys_mtime = mtime
+            self._auth.configure_curve(domain="*", location=str(self._keys.authorized_dir))
+            log.info("authorised console keys reloaded from %s", self._keys.authorized_dir)
 
     def _seen_console(self, peer: bytes, now: float) -> None:
         status = self.consoles.get(peer)

@@ -17,6 +17,7 @@ modified.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -140,6 +141,9 @@ class SessionStore:
         if not self.path.exists() and not create:
             raise StoreError(f"no session store at {self.path}")
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self.path.exists():
+            # Health data: the file (and the -wal/-shm files SQLite derives from it) is private.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         try:
             self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None,
                                        check_same_thread=False)

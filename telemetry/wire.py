@@ -228,7 +228,8 @@ def decode(
         body = dict(body)
         body["data"] = _bytes_from(body.get("data"), buffers, "data")
     elif buffers:
-        raise MalformedMessage(f"a {kind!r} message carries no buffers, got {len(buffers)}")
+        raise MalformedMessage(f"a {kind!r} message carries no buffers, got {len(buffers)}",
+                               command_id=command_id)
 
     try:
         envelope = Envelope.model_validate(env)

@@ -190,10 +190,12 @@ class SessionHost:
         def durable(event: RecordedEvent, error: Exception | None) -> None:
             if error is None:
                 transport.publish("evt", Event(event=event.body, command_id=event.command_id),
-                                  seq=event.seq, t_session_ns=event.t_session_ns)
+                                  seq=event.seq, t_session_ns=event.t_session_ns,
+                                  t_wall_ns=event.t_wall_ns)
             if command is not None:
                 if error is None:
-                    transport.ack(command, frame=frame,
+                    # Acked as applied at its frame and time, now that it is on disk.
+                    transport.ack(command, frame=frame, t_applied_ns=event.t_session_ns,
                                   result={**(ack_result or {}), "seq": event.seq})
                 else:
                     transport.reject(command, "internal",
@@ -224,8 +226,13 @@ class SessionHost:
             return
         for event in events[:-1]:
             self._record(event)
-        # The command is acknowledged with its last event, once every one is on disk.
-        self._record(events[-1], command, {"state": self.machine.state})
+        # The command is acknowledged with its last event, once every one is on disk; ids the
+        # server made up (check-ins, ruptures) go back in the ack so the console can refer to them.
+        result: dict[str, Any] = {"state": self.machine.state}
+        for key in ("checkin_id", "rupture_id"):
+            if hasattr(events[-1], key):
+                result[key] = getattr(events[-1], key)
+        self._record(events[-1], command, result)
 
     def _exposure_intensity(self) -> float:
         if not self.machine.stimulus_visible:
@@ -239,7 +246,11 @@ class SessionHost:
             self._record(Alert(code="console_connected", severity="info",
                                message="a console connected",
                                details={"console": peer.decode(errors="replace")}))
-        elif change == "lost" and transport.consoles_alive == 0:
+        elif change == "lost" and transport.consoles_alive > 0:
+            self._record(Alert(code="console_disconnected", severity="info",
+                               message="a console went silent; others are still connected",
+                               details={"console": peer.decode(errors="replace")}))
+        elif change == "lost":
             for event in self.machine.console_lost():
                 self._record(event)
             transport.state = self.machine.state

@@ -7,8 +7,13 @@ state and the command. The host appends the events to the log in order.
 States (``docs/telemetry-protocol.md`` and the design's lifecycle)::
 
     ready -> baseline -> exposure <-> check_in
-    exposure/check_in/baseline -> paused | safe_hold -> (resume) exposure
+    baseline/exposure/check_in -> paused -> (resume) where it was
+    any but ended -> safe_hold (stop, safe place, console lost) -> (resume) where it was
     any but ended -> closing -> ended
+
+``resume`` returns to the state the session was in before it paused or stopped (``check_in``
+returns to ``exposure``): a stop before the exposure began never skips the baseline, and a stop
+while closing never reopens the session.
 
 Safety rules kept here, whoever sends the command:
 
@@ -58,12 +63,15 @@ class SessionMachine:
         self.level = Level()
         self.rungs = rungs
         self.stimulus_visible = False
+        self._resume_to: SessionState = "exposure"
         self._checkins = 0
         self._ruptures = 0
 
     def _move(self, to: SessionState, reason: str, actor: str = "therapist") -> StateChange:
         event = StateChange(from_state=self.state, to_state=to, reason=reason,
                             actor=actor)  # type: ignore[arg-type]
+        if to in {"paused", "safe_hold"} and self.state not in {"paused", "safe_hold"}:
+            self._resume_to = "exposure" if self.state == "check_in" else self.state
         self.state = to
         self.stimulus_visible = to in {"exposure", "check_in"}
         return event
@@ -95,7 +103,7 @@ class SessionMachine:
             case c.Resume():
                 if state not in {"paused", "safe_hold"}:
                     raise self._refuse("resume")
-                return [self._move("exposure", "resumed")]
+                return [self._move(self._resume_to, "resumed")]
             case c.End():
                 if state == "closing":
                     return [self._move("ended", args.reason or "session ended")]

@@ -86,7 +86,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 def cmd_send(args: argparse.Namespace) -> int:
     """Send one command and print the ack (or the error, exit 1)."""
-    from telemetry.client import CommandClient
+    from telemetry.client import ClientConfig, CommandClient
     from telemetry.connection import ConnectionInfo
 
     info = ConnectionInfo.read(args.connection_file)
@@ -97,7 +97,11 @@ def cmd_send(args: argparse.Namespace) -> int:
             print(f"vret send: argument {item!r} is not KEY=VALUE", file=sys.stderr)
             return 2
         values[key] = _parse_value(value)
-    with CommandClient(info, keys=_console_keys(args, [info])) as client:  # type: ignore[arg-type]
+    # A one-shot sender is not a console: no heartbeats (its exit must not look like a lost
+    # console) and no clock sync.
+    config = ClientConfig(heartbeats=False, clock_sync=False, timeout_s=args.timeout)
+    with CommandClient(info, keys=_console_keys(args, [info]),  # type: ignore[arg-type]
+                       config=config) as client:
         ack = client.request(args.command, values, timeout=args.timeout)
     print(ack.model_dump_json())
     return 0

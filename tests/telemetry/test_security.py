@@ -103,13 +103,18 @@ def test_authorising_a_key_lets_that_console_in(curve_server: ServerTransport,
     other = tmp_path / "other"
     other.mkdir()
     public_file, _ = zmq.auth.create_certificates(str(other), "clinic-laptop")
-    keys = KeyStore(tmp_path)
-    keys.authorize(Path(public_file))
-    curve_server._auth.configure_curve(domain="*", location=str(keys.authorized_dir))
     public, secret = zmq.auth.load_certificate(str(other / "clinic-laptop.key_secret"))
+    laptop = KeyPair(public, secret)
     app = Applier(curve_server).start()
     try:
-        with CommandClient(info, keys=KeyPair(public, secret)) as client:
+        quick = ClientConfig(timeout_s=0.3, retries=0, report_clock_offsets=False)
+        with CommandClient(info, keys=laptop, config=quick) as client, \
+                pytest.raises(CommandTimeout):
+            client.request(c.Annotate(text="not yet"))
+        # Authorised while the server runs: no restart needed.
+        KeyStore(tmp_path).authorize(Path(public_file))
+        time.sleep(1.5)  # the server rereads the folder on its heartbeat tick
+        with CommandClient(info, keys=laptop) as client:
             assert client.request(c.Annotate(text="hello")).id
     finally:
         app.stop()
@@ -127,6 +132,20 @@ def test_non_loopback_bind_without_curve_is_refused(tmp_path: Path) -> None:
     check_bind_allowed("localhost", curve=False)
 
 
+def test_wildcard_binds_advertise_a_connectable_host(tmp_path: Path) -> None:
+    server = ServerTransport(ServerConfig(session_id="s1", advertise_host="localhost",
+                                          data_dir=tmp_path), SessionClock())
+    info = server.start()
+    try:
+        assert info.command.startswith("tcp://localhost:")
+        app = Applier(server).start()
+        with CommandClient(info) as client:
+            assert client.request(c.Annotate(text="via the advertised name")).id
+        app.stop()
+    finally:
+        server.close()
+
+
 def test_endpoint_locality() -> None:
     assert is_local_endpoint("tcp://127.0.0.1:5555")
     assert is_local_endpoint("tcp://[::1]:5555")
@@ -141,6 +160,10 @@ def test_secret_keys_and_connection_files_are_private(tmp_path: Path) -> None:
     assert mode & 0o077 == 0
     info = ConnectionInfo(session_id="s1", pub="tcp://127.0.0.1:1", command="tcp://127.0.0.1:2",
                           control="tcp://127.0.0.1:3")
+    from telemetry.store import SessionStore
+
+    SessionStore.in_dir(tmp_path / "store").close()
+    assert stat.S_IMODE(os.stat(tmp_path / "store" / "vret.sqlite3").st_mode) == 0o600
     path = info.write(tmp_path / "conn" / "s1.json")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert ConnectionInfo.read(path) == info

@@ -225,11 +225,35 @@ def test_bad_input_gets_an_error_reply_and_server_keeps_serving(
     _still_serving(info)
 
 
-def test_wrong_session_is_refused(info: ConnectionInfo, raw_peers: Callable[..., RawPeer]) -> None:
+def test_wrong_session_is_refused_naming_the_command(
+    info: ConnectionInfo, raw_peers: Callable[..., RawPeer],
+) -> None:
     peer = raw_peers(info.command)
     peer.command("stop", "w1", session="someone-else")
     error = _error(peer)
     assert error.code == "invalid" and "someone-else" in error.message
+    assert error.id == "w1"  # so the sender fails at once instead of timing out
+
+
+def test_a_refused_channel_mistake_can_be_retried_with_the_same_id(
+    info: ConnectionInfo, applier: Applier, raw_peers: Callable[..., RawPeer],
+) -> None:
+    control = raw_peers(info.control)
+    control.command("annotate", "fix-me", text="wrong channel")
+    assert _error(control).code == "not_allowed"
+    command = raw_peers(info.command, b"same-console")
+    command.command("annotate", "fix-me", text="right channel")
+    assert isinstance(command.replies()[0].body, Ack)
+
+
+def test_per_call_timeout_applies_to_every_retry(tmp_path: object) -> None:
+    info = ConnectionInfo(session_id="s1", pub="tcp://127.0.0.1:9", command="tcp://127.0.0.1:9",
+                          control="tcp://127.0.0.1:9")
+    with CommandClient(info, config=ClientConfig(timeout_s=5.0, retries=5)) as client:
+        started = time.monotonic()
+        with pytest.raises(CommandTimeout, match=r"after 3 tries of 0\.1 s"):
+            client.request(c.Annotate(text="x"), timeout=0.1, retries=2)
+        assert time.monotonic() - started < 2.0
 
 
 def test_truncated_multipart_and_zero_frames(

@@ -49,12 +49,14 @@ def test_commands_change_the_session_and_are_recorded_in_order(host: SessionHost
             level = client.request(c.SetLevel(rung=2, intensity=0.25))
             with pytest.raises(CommandFailed, match="out of range"):
                 client.request(c.SetLevel(rung=9))
+            asked = client.request(c.AskCheckIn(instrument="suds"))
+            assert asked.result["checkin_id"] == "checkin-1"
             stop = client.request(c.Stop(reason="client pressed stop"))
             assert stop.result["state"] == "safe_hold"
             assert level.frame is not None and stop.frame is not None and stop.frame > level.frame
         events: list[Event] = []
         deadline = time.monotonic() + 3
-        while len(events) < 4 and time.monotonic() < deadline:
+        while len(events) < 5 and time.monotonic() < deadline:
             events += [m.body for _, m in subscriber.recv_many(50)
                        if isinstance(m.body, Event)]
     finally:
@@ -64,7 +66,9 @@ def test_commands_change_the_session_and_are_recorded_in_order(host: SessionHost
         assert logged.count("state_change") == 3 and "level_change" in logged
         seqs = [e.seq for e in store.events("s-test")]
         assert seqs == list(range(len(seqs)))
-    assert [e.event.kind for e in events][-2:] == ["level_change", "state_change"]
+    assert [e.event.kind for e in events][-3:] == ["level_change", "checkin_asked",
+                                                   "state_change"]
+    assert level.t_applied_ns <= stop.t_applied_ns
 
 
 def test_samples_stream_at_their_nominal_rates(host: SessionHost) -> None:

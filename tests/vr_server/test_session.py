@@ -81,3 +81,23 @@ def test_nothing_but_notes_after_the_end() -> None:
     with pytest.raises(CommandRejected, match="ended"):
         machine.apply(c.Stop())
     assert machine.apply(c.Annotate(text="late note"))
+
+
+def test_resume_returns_where_the_session_was() -> None:
+    machine = SessionMachine()
+    machine.apply(c.Stop())  # before anything started
+    machine.apply(c.Resume())
+    assert machine.state == "ready" and not machine.stimulus_visible
+    machine.apply(c.Start())
+    machine.apply(c.Pause())
+    machine.apply(c.Resume())
+    assert machine.state == "baseline"  # the baseline is never skipped
+    machine.apply(c.End())
+    machine.apply(c.Stop())
+    machine.apply(c.Resume())
+    assert machine.state == "closing"  # a closing session is never reopened
+    exposure = _in_exposure()
+    exposure.apply(c.Pause())
+    exposure.apply(c.Stop())  # paused, then stopped: resume still goes back to the exposure
+    exposure.apply(c.Resume())
+    assert exposure.state == "exposure"

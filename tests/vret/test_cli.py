@@ -53,6 +53,7 @@ def test_serve_send_and_read_back(tmp_path: Path) -> None:
         assert bad.returncode == 1 and "out_of_range" in bad.stderr
         unknown = vret("send", str(conn), "teleport", cwd=tmp_path)
         assert unknown.returncode == 1 and "unknown command 'teleport'" in unknown.stderr
+        time.sleep(4)  # longer than the console timeout: one-shot senders are not consoles
         assert vret("send", str(conn), "end", cwd=tmp_path).returncode == 0
         assert vret("send", str(conn), "end", cwd=tmp_path).returncode == 0
         server.wait(30)  # an ended session stops its server
@@ -67,6 +68,7 @@ def test_serve_send_and_read_back(tmp_path: Path) -> None:
               if line]
     kinds = [e["event"]["kind"] for e in events]
     assert kinds.count("state_change") == 4 and kinds.count("level_change") == 1
+    assert "alert" not in kinds  # no console_lost: nothing was put on safe hold
     assert not conn.exists()
 
 
