@@ -15,7 +15,6 @@ the server with the ``clock_offset`` command so they are kept with the session r
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import uuid
@@ -41,6 +40,7 @@ from telemetry.schemas import (
     SessionState,
 )
 from telemetry.security import KeyPair, make_curve_client
+from telemetry.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +113,7 @@ class CommandClient:
             raise TransportError(f"cannot connect to {info.command}: {exc}") from exc
         self._requests: deque[tuple[str, Command, Future[Ack], float, int]] = deque()
         self._pending: dict[str, _Pending] = {}
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
+        self._wakeup = Wakeup()
         self._seq = 0
         self._sync_now = False
         self._probe_id = 0
@@ -187,11 +185,7 @@ class CommandClient:
             self._running = False
             self._wake()
             self._thread.join(5.0)
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._wakeup.close()
         self._ctx.term()
 
     def __enter__(self) -> CommandClient:
@@ -203,10 +197,7 @@ class CommandClient:
     # ---------------------------------------------------------------- I/O thread
 
     def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b"\0")
-        except OSError:
-            pass
+        self._wakeup.wake()
 
     def _close_sockets(self) -> None:
         for sock in self._sockets.values():
@@ -229,17 +220,14 @@ class CommandClient:
         poller = zmq.Poller()
         for sock in self._sockets.values():
             poller.register(sock, zmq.POLLIN)
-        poller.register(self._wake_r, zmq.POLLIN)
+        poller.register(self._wakeup, zmq.POLLIN)
         next_beat = 0.0
         next_sync = time.monotonic() + 0.05
         try:
             while self._running:
                 ready = dict(poller.poll(timeout=20))
-                if ready.get(self._wake_r):
-                    try:
-                        os.read(self._wake_r, 4096)
-                    except BlockingIOError:
-                        pass
+                if ready.get(self._wakeup.fileno()):
+                    self._wakeup.drain()
                 now = time.monotonic()
                 if self._sync_now:
                     self._sync_now = False

@@ -50,6 +50,7 @@ from telemetry.security import (
     make_curve_server,
     start_authenticator,
 )
+from telemetry.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -160,9 +161,7 @@ class ServerTransport:
         self._command_inbox: deque[IncomingCommand] = deque()
         self._inbox_ready = threading.Condition(self._inbox_lock)
         self._outbox: deque[tuple[IncomingCommand, Ack | ErrorReply]] = deque()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_w, False)
-        os.set_blocking(self._wake_r, False)
+        self._wakeup = Wakeup()
         # id -> None while pending, or the reply once answered (LRU-bounded).
         self._seen: OrderedDict[str, Ack | ErrorReply | None] = OrderedDict()
         self._buckets: dict[bytes, _TokenBucket] = {}
@@ -259,11 +258,7 @@ class ServerTransport:
         if self._auth is not None:
             self._auth.stop()
             self._auth = None
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._wakeup.close()
         self._ctx.term()
 
     def _close_sockets(self) -> None:
@@ -337,10 +332,7 @@ class ServerTransport:
         self.reply(command, ErrorReply(id=command.id, code=code, message=message))
 
     def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b"\0")
-        except (BlockingIOError, OSError):
-            pass  # pipe full: the I/O thread is already due to wake
+        self._wakeup.wake()
 
     # ---------------------------------------------------------------- I/O thread
 
@@ -348,7 +340,7 @@ class ServerTransport:
         poller = zmq.Poller()
         poller.register(self._control, zmq.POLLIN)
         poller.register(self._command, zmq.POLLIN)
-        poller.register(self._wake_r, zmq.POLLIN)
+        poller.register(self._wakeup, zmq.POLLIN)
         next_beat = time.monotonic()
         while self._running:
             try:
@@ -360,11 +352,8 @@ class ServerTransport:
                 self._send_replies()
                 if ready.get(self._command):
                     self._drain(self._command, "command", limit=64)
-                if ready.get(self._wake_r):
-                    try:
-                        os.read(self._wake_r, 4096)
-                    except BlockingIOError:
-                        pass
+                if ready.get(self._wakeup.fileno()):
+                    self._wakeup.drain()
                 self._send_replies()
                 now = time.monotonic()
                 if now >= next_beat:
