@@ -97,13 +97,13 @@ CPU_TARGET = 0.5
 # packet on loopback: machine scope with 127.0.0.1 as the only "multicast" address (and the
 # override, should a liblsl version add defaults), no IPv6, loopback as the only interface
 # (liblsl would otherwise enumerate and use every interface), the responder listening on
-# loopback only, TTL 0, and discovery by unicast to 127.0.0.1 over the port range. A port range
-# of 512 covers every outlet's ports at 32 sessions x 5 streams. The session id is per run, so
-# this run never sees another's streams.
+# loopback only, TTL 0, and discovery by unicast to 127.0.0.1 over the port range (an outlet
+# outside the range could not be found that way, so the range grows with the session count).
+# The session id is per run, so this run never sees another's streams.
 LSL_CONFIG = """\
 [ports]
 IPv6 = disable
-PortRange = 512
+PortRange = {port_range}
 [multicast]
 ResolveScope = machine
 ListenAddress = 127.0.0.1
@@ -232,10 +232,16 @@ def batch_in_window(batch: SampleBatch, plan: Plan) -> int:
 # pylsl, only ever loaded with the loopback-only configuration
 
 
-def write_lsl_config(directory: Path, session: str) -> Path:
+def lsl_port_range(max_sessions: int) -> int:
+    """Ports for every outlet (one UDP and one TCP port each) and the resolvers, with room."""
+    return max(512, len(STANDARD_STREAMS) * max_sessions + 128)
+
+
+def write_lsl_config(directory: Path, session: str, max_sessions: int) -> Path:
     """Write the loopback-only liblsl configuration into ``directory``; returns its path."""
     path = directory / "lsl_api.cfg"
-    path.write_text(LSL_CONFIG.format(session=session), encoding="utf-8")
+    path.write_text(LSL_CONFIG.format(session=session, port_range=lsl_port_range(max_sessions)),
+                    encoding="utf-8")
     return path
 
 
@@ -998,7 +1004,8 @@ def build_report(settings: Settings, results: dict[str, dict[int, dict[str, Any]
             "streams": [{"name": d.name, "rate_hz": d.nominal_rate, "channels": len(d.channels)}
                         for d in STANDARD_STREAMS],
             "expected_samples_per_s_per_session": SAMPLES_PER_S_PER_SESSION,
-            "lsl_config": LSL_CONFIG.format(session="<per run>"),
+            "lsl_config": LSL_CONFIG.format(session="<per run>",
+                                            port_range=lsl_port_range(max(settings.sessions))),
         },
         "results": {t: {str(n): results[t][n] for n in settings.sessions} for t in TRANSPORTS},
         "ratios_ours_over_raw": ratios,
@@ -1070,7 +1077,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_tag = f"vretbench{os.getpid()}"
         # Set before any child starts (the forkserver passes its environment on) and before
         # pylsl is imported anywhere.
-        os.environ["LSLAPICFG"] = str(write_lsl_config(lsl_dir, run_tag))
+        config = write_lsl_config(lsl_dir, run_tag, max(settings.sessions))
+        os.environ["LSLAPICFG"] = str(config)
         versions, lsl_unavailable = lsl_versions()
         results = run_all(forkserver_context(), settings, run_tag, lsl_unavailable)
         report = build_report(settings, results, versions)
