@@ -60,7 +60,7 @@ import zmq
 from telemetry import wire
 from telemetry.clock import SessionClock
 from telemetry.connection import ConnectionInfo
-from telemetry.schemas import Message, SampleBatch
+from telemetry.schemas import Message, SampleBatch, Samples
 from telemetry.server import ServerConfig, ServerTransport
 from telemetry.simulated import SimulatedSensors
 from telemetry.streams import STANDARD_STREAMS
@@ -75,6 +75,9 @@ if TYPE_CHECKING:
 TRANSPORTS = ("ours", "raw_zmq", "pylsl")
 LABELS = {"ours": "vret (ours)", "raw_zmq": "raw pyzmq", "pylsl": "pylsl"}
 DEFAULT_SESSIONS = (1, 8, 32)
+DEFAULT_CAPACITY = (64, 96, 128)
+"""Loads (sessions) of the capacity sweep: ours and pylsl, each until its first lossy load."""
+CAPACITY_TRANSPORTS = ("ours", "pylsl")
 TICK_NS = 20_000_000
 """Batch period: every 20 ms each session sends the streams that have samples due."""
 MAX_PUBLISHERS = 4
@@ -82,7 +85,7 @@ MAX_PUBLISHERS = 4
 SAMPLES_PER_S_PER_SESSION = sum(d.nominal_rate for d in STANDARD_STREAMS)
 HWM = 100_000
 """High-water mark of the raw sockets: the defaults of ServerConfig.pub_hwm and Subscriber."""
-RAW_HEAD = struct.Struct("<qQqI")
+RAW_HEAD = struct.Struct("<qQqII")
 """Start of a raw payload: send time (time.time_ns), sequence, last sample time, samples."""
 LSL_IDLE_SLEEP_S = 0.0005
 """pylsl has no poll across inlets: a pass that found nothing sleeps this long, not spin."""
@@ -139,6 +142,7 @@ class Settings:
     window_s: float
     warmup_s: float
     drain_s: float
+    capacity: tuple[int, ...]
     quick: bool
     command: str
 
@@ -170,6 +174,11 @@ def parse_args(argv: Sequence[str]) -> Settings:
                         help="~3 s windows; the whole run takes under a minute")
     parser.add_argument("--sessions", default=",".join(map(str, DEFAULT_SESSIONS)),
                         help="comma-separated session counts (default 1,8,32)")
+    parser.add_argument("--capacity", default=None,
+                        help="comma-separated loads (sessions) for the capacity sweep of ours "
+                             "and pylsl, each stopping at its first lossy load (default "
+                             f"{','.join(map(str, DEFAULT_CAPACITY))}; none with --quick; "
+                             "'' for none)")
     parser.add_argument("--seconds", type=float, default=None,
                         help="measuring window per configuration (default 10, 3 with --quick)")
     args = parser.parse_args(list(argv))
@@ -179,16 +188,27 @@ def parse_args(argv: Sequence[str]) -> Settings:
         parser.error(f"--sessions must be integers separated by commas, not {args.sessions!r}")
     if not sessions or min(sessions) < 1:
         parser.error("--sessions needs at least one count, each 1 or more")
+    capacity_arg = args.capacity if args.capacity is not None else (
+        "" if args.quick else ",".join(map(str, DEFAULT_CAPACITY)))
+    try:
+        capacity = tuple(int(s) for s in capacity_arg.split(",") if s.strip())
+    except ValueError:
+        parser.error(f"--capacity must be integers separated by commas, not {capacity_arg!r}")
     window = args.seconds if args.seconds is not None else (3.0 if args.quick else 10.0)
     if window <= 0:
         parser.error("--seconds must be positive")
     return Settings(
-        sessions=sessions, window_s=window, warmup_s=1.0,
+        sessions=sessions, capacity=capacity, window_s=window, warmup_s=1.0,
         # A batch that is not in within the drain time counts as lost.
         drain_s=0.3 if args.quick else 0.5,
         quick=args.quick,
         command=shlex.join(["python", "-m", "benchmarks.telemetry", *argv]),
     )
+
+
+def max_load(settings: Settings) -> int:
+    """The most sessions any configuration of this run has (sizes LSL's port range)."""
+    return max((*settings.sessions, *settings.capacity))
 
 
 def make_plan(origin_ns: int, settings: Settings, lsl_offset_s: float) -> Plan:
@@ -226,6 +246,11 @@ def batch_in_window(batch: SampleBatch, plan: Plan) -> int:
     """The batch's sample count if its last sample is in the window, else 0."""
     last = int(batch.timestamps_ns[-1])
     return batch.n if plan.window_start_ns <= last < plan.window_end_ns else 0
+
+
+def tick_last_ns(batches: Sequence[SampleBatch]) -> int:
+    """The latest sample time of a tick's batches (how a raw message is placed in the window)."""
+    return max(int(batch.timestamps_ns[-1]) for batch in batches)
 
 
 # ------------------------------------------------------------------------------------------
@@ -299,8 +324,8 @@ class PublisherBackend(Protocol):
     def endpoints(self) -> list[Any]:
         """What the subscriber needs to reach this process's sessions."""
 
-    def publish(self, local: int, batch: SampleBatch, plan: Plan) -> int:
-        """Send one batch of local session ``local``; returns its samples in the window."""
+    def publish(self, local: int, batches: Sequence[SampleBatch], plan: Plan) -> int:
+        """Send one tick's batches of local session ``local``; returns samples in the window."""
 
     def close(self) -> None:
         """Release sockets and threads."""
@@ -310,7 +335,10 @@ class OursPublisher:
     """One :class:`ServerTransport` per session, as the VR server runs them."""
 
     def __init__(self, sessions: Sequence[int], clock: SessionClock) -> None:
-        self.transports = [ServerTransport(ServerConfig(session_id=session_name(i)), clock)
+        # One context per process, as the raw publisher has (a real server has one session).
+        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self.transports = [ServerTransport(ServerConfig(session_id=session_name(i)), clock,
+                                           context=self.ctx)
                            for i in sessions]
         self.infos = [t.start().model_dump() for t in self.transports]
 
@@ -318,15 +346,16 @@ class OursPublisher:
         """Connection infos, as dicts (pydantic models travel as plain data)."""
         return list(self.infos)
 
-    def publish(self, local: int, batch: SampleBatch, plan: Plan) -> int:
-        """Publish on ``tel.<session>.<stream>`` (stamps, encodes and sends)."""
-        self.transports[local].publish("tel", batch, stream=batch.stream)
-        return batch_in_window(batch, plan)
+    def publish(self, local: int, batches: Sequence[SampleBatch], plan: Plan) -> int:
+        """Publish the tick's batches as one message on ``tel.<session>``, as the server does."""
+        self.transports[local].publish("tel", Samples(batches=tuple(batches)))
+        return sum(batch_in_window(batch, plan) for batch in batches)
 
     def close(self) -> None:
-        """Close every transport."""
+        """Close every transport, then the shared context."""
         for transport in self.transports:
             transport.close()
+        self.ctx.term()
 
 
 class RawPublisher:
@@ -338,7 +367,7 @@ class RawPublisher:
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.sockets = [self._bind() for _ in sessions]
         self.seq: dict[bytes, int] = {}
-        self.sizes: dict[tuple[int, str, int], int] = {}
+        self.sizes: dict[tuple[Any, ...], int] = {}
 
     def _bind(self) -> zmq.Socket[bytes]:
         sock = self.ctx.socket(zmq.PUB)
@@ -351,31 +380,34 @@ class RawPublisher:
         """The bound tcp:// endpoints."""
         return [s.getsockopt_string(zmq.LAST_ENDPOINT) for s in self.sockets]
 
-    def _payload_size(self, local: int, topic: bytes, batch: SampleBatch, seq: int) -> int:
-        # Our header + buffers for this session, stream and batch size, learned once by
+    def _payload_size(self, local: int, topic: bytes, batches: Sequence[SampleBatch],
+                      seq: int) -> int:
+        # Our header for this session and these streams and batch sizes, learned once by
         # encoding (the raw path must not pay for encoding on every send). Within a byte or
         # two of ours as sequence numbers grow.
-        key = (local, batch.stream, batch.n)
+        key = (local, *((batch.stream, batch.n) for batch in batches))
         if key not in self.sizes:
-            frames = wire.encode_body(batch, session=self.names[local], seq=seq,
+            frames = wire.encode_body(Samples(batches=tuple(batches)),
+                                      session=self.names[local], seq=seq,
                                       t_session_ns=self.clock.now_ns(),
                                       t_wall_ns=time.time_ns(), topic=topic)
             self.sizes[key] = sum(len(f) for f in frames[1:])
         return self.sizes[key]
 
-    def publish(self, local: int, batch: SampleBatch, plan: Plan) -> int:
-        """Send ``[topic, payload]``, stamped just before the send."""
-        topic = wire.topic_for("tel", self.names[local], batch.stream)
+    def publish(self, local: int, batches: Sequence[SampleBatch], plan: Plan) -> int:
+        """Send ``[topic, payload]`` for the tick, stamped just before the send."""
+        topic = wire.topic_for("tel", self.names[local])
         seq = self.seq.get(topic, 0)
         self.seq[topic] = seq + 1
-        payload = bytearray(self._payload_size(local, topic, batch, seq))
-        RAW_HEAD.pack_into(payload, 0, time.time_ns(), seq, int(batch.timestamps_ns[-1]),
-                           batch.n)
+        payload = bytearray(self._payload_size(local, topic, batches, seq))
+        last = tick_last_ns(batches)
+        n = sum(batch.n for batch in batches)
+        RAW_HEAD.pack_into(payload, 0, time.time_ns(), seq, last, n, len(batches))
         try:
             self.sockets[local].send_multipart([topic, payload], flags=zmq.NOBLOCK)
         except zmq.Again:  # PUB drops rather than blocks; kept as ours keeps it
             pass
-        return batch_in_window(batch, plan)
+        return n if plan.window_start_ns <= last < plan.window_end_ns else 0
 
     def close(self) -> None:
         """Close the sockets and the context."""
@@ -421,13 +453,17 @@ class LslPublisher:
         """The outlets' source ids (the subscriber resolves them on loopback)."""
         return list(self.source_ids)
 
-    def publish(self, local: int, batch: SampleBatch, plan: Plan) -> int:
-        """Push the batch as one chunk whose last sample is stamped now."""
-        stamp = float(self.local_clock())
-        self.outlets[local][batch.stream].push_chunk(batch.values, timestamp=stamp)
+    def publish(self, local: int, batches: Sequence[SampleBatch], plan: Plan) -> int:
+        """Push each batch to its stream's outlet as one chunk whose last sample is stamped
+        now (LSL has one outlet per stream; there is nothing to bundle)."""
         low, high = plan.lsl_window
-        times = lsl_sample_times(stamp, batch.n, self.rates[batch.stream])
-        return sum(1 for t in times if low <= t < high)
+        in_window = 0
+        for batch in batches:
+            stamp = float(self.local_clock())
+            self.outlets[local][batch.stream].push_chunk(batch.values, timestamp=stamp)
+            times = lsl_sample_times(stamp, batch.n, self.rates[batch.stream])
+            in_window += sum(1 for t in times if low <= t < high)
+        return in_window
 
     def close(self) -> None:
         """Drop the outlets (liblsl joins their threads)."""
@@ -466,8 +502,9 @@ def publish_loop(backend: PublisherBackend, sessions: Sequence[int], clock: Sess
         now = clock.now_ns()
         max_lag = max(max_lag, now - tick)
         for local, rig in enumerate(sensors):
-            for batch in rig.advance(now):
-                counted = backend.publish(local, batch, plan)
+            batches = rig.advance(now)
+            if batches:
+                counted = backend.publish(local, batches, plan)
                 messages += counted > 0
                 samples += counted
         tick += TICK_NS
@@ -513,13 +550,15 @@ class Tally:
     messages: int = 0
     samples: int = 0
 
-    def add_batch(self, last_ts_ns: int, n: int, latency_ns: float, delivered_ns: float) -> None:
-        """Count a batch (ours, raw) by its last sample's session time."""
+    def add_batch(self, last_ts_ns: int, n: int, latency_ns: float, delivered_ns: float,
+                  weight: int = 1) -> None:
+        """Count a batch (ours, raw) by its last sample's session time; ``weight`` counts a
+        raw message carrying several batches as that many latency observations."""
         if self.plan.window_start_ns <= last_ts_ns < self.plan.window_end_ns:
             self.messages += 1
             self.samples += n
-            self.latencies_ns.append(latency_ns)
-            self.delivered_ns.append(delivered_ns)
+            self.latencies_ns.extend([latency_ns] * weight)
+            self.delivered_ns.extend([delivered_ns] * weight)
 
     def add_chunk(self, stamps: np.ndarray, now_s: float) -> None:
         """Count a pulled LSL chunk sample by sample; its latency if its last sample is in."""
@@ -561,8 +600,8 @@ class StampingSubscriber(Subscriber):
         super().__init__(infos, topics=topics)
         self.decoded_at: list[int] = []
 
-    def _decode(self, frames: list[bytes]) -> tuple[bytes, Message] | None:
-        decoded = super()._decode(frames)
+    def decode_frames(self, frames: list[bytes]) -> tuple[bytes, Message] | None:
+        decoded = super().decode_frames(frames)
         if decoded is not None:  # recv_many keeps exactly these, in this order
             self.decoded_at.append(time.time_ns())
         return decoded
@@ -582,10 +621,11 @@ class OursSubscriber:
         now = time.time_ns()
         for (_topic, message), decoded_at in zip(received, self.sub.decoded_at, strict=True):
             body = message.body
-            if isinstance(body, SampleBatch):
+            if isinstance(body, Samples):
                 sent = message.env.t_wall_ns
-                tally.add_batch(int(body.timestamps_ns[-1]), body.n, decoded_at - sent,
-                                now - sent)
+                for batch in body.batches:  # one latency per batch, as for the other two
+                    tally.add_batch(int(batch.timestamps_ns[-1]), batch.n, decoded_at - sent,
+                                    now - sent)
 
     def gaps(self) -> int | None:
         """The subscriber's own count of messages missing from sequence numbers."""
@@ -624,12 +664,12 @@ class RawSubscriber:
                 break
             received.append((topic, RAW_HEAD.unpack_from(payload), time.time_ns()))
         now = time.time_ns()
-        for topic, (t_wall, seq, last_ts, n), decoded_at in received:
+        for topic, (t_wall, seq, last_ts, n, batches), decoded_at in received:
             expected = self.next_seq.get(topic)
             if expected is not None and seq > expected:
                 self.lost += seq - expected
             self.next_seq[topic] = seq + 1
-            tally.add_batch(last_ts, n, decoded_at - t_wall, now - t_wall)
+            tally.add_batch(last_ts, n, decoded_at - t_wall, now - t_wall, weight=batches)
 
     def gaps(self) -> int | None:
         """Messages missing from sequence numbers."""
@@ -879,6 +919,24 @@ def run_all(mp_ctx: ForkServerContext, settings: Settings, run_tag: str,
                                                           run_tag, lsl_offset)
             except BenchmarkError as exc:
                 results[transport][n] = {"available": False, "reason": str(exc)}
+    # The capacity sweep: heavier loads than the fixed configurations, until each transport
+    # first loses samples (a sample not in within the drain time counts as lost, so a
+    # subscriber that falls behind fails here even where it buffers instead of dropping).
+    failed: set[str] = set()
+    for n in settings.capacity:
+        for transport in CAPACITY_TRANSPORTS:
+            if transport in failed or n in results[transport] or (
+                    transport == "pylsl" and lsl_unavailable):
+                continue
+            print(f"  capacity: {LABELS[transport]} x {n} sessions...", file=sys.stderr,
+                  flush=True)
+            try:
+                result = run_configuration(mp_ctx, transport, n, settings, run_tag, lsl_offset)
+            except BenchmarkError as exc:
+                result = {"available": False, "reason": str(exc)}
+            results[transport][n] = {**result, "phase": "capacity"}
+            if not result.get("available") or result["lost"] > 0:
+                failed.add(transport)
     return results
 
 
@@ -930,10 +988,17 @@ def lsl_p99_targets(results: dict[str, dict[int, dict[str, Any]]],
 
 
 def lossless_rate(per_sessions: dict[int, dict[str, Any]]) -> float:
-    """The highest received samples/s among this transport's zero-loss configurations."""
-    rates = [r["samples_per_s"] for r in per_sessions.values()
-             if r.get("available") and r["lost"] == 0]
-    return max(rates, default=0.0)
+    """The highest received samples/s among this transport's zero-loss configurations, up to
+    its first lossy load (a load beyond one that lost is not counted as lossless)."""
+    best = 0.0
+    for n in sorted(per_sessions):
+        r = per_sessions[n]
+        if not r.get("available") or r["lost"] > 0:
+            if r.get("phase") == "capacity":
+                break
+            continue
+        best = max(best, r["samples_per_s"])
+    return best
 
 
 def throughput_target(results: dict[str, dict[int, dict[str, Any]]]) -> dict[str, Any]:
@@ -944,7 +1009,8 @@ def throughput_target(results: dict[str, dict[int, dict[str, Any]]]) -> dict[str
     ours, lsl = lossless_rate(results["ours"]), lossless_rate(results["pylsl"])
     detail = f"ours {ours:.0f} samples/s lossless, pylsl {lsl:.0f}"
     if lsl and ours <= lsl * 1.01:
-        detail += " (both lossless up to the highest load offered: this run cannot separate them)"
+        detail += (" (both lossless up to the highest load offered: this run cannot separate "
+                   "them; the full run's capacity sweep can)")
     return target(name, None, ours >= FAR_ABOVE * lsl if lsl else ours > 0, detail)
 
 
@@ -998,16 +1064,17 @@ def build_report(settings: Settings, results: dict[str, dict[int, dict[str, Any]
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         **machine_info(), **versions,
         "settings": {
-            "sessions": list(settings.sessions), "window_s": settings.window_s,
+            "sessions": list(settings.sessions), "capacity": list(settings.capacity),
+            "window_s": settings.window_s,
             "warmup_s": settings.warmup_s, "drain_s": settings.drain_s,
             "batch_period_ms": TICK_NS / 1e6, "max_publisher_processes": MAX_PUBLISHERS,
             "streams": [{"name": d.name, "rate_hz": d.nominal_rate, "channels": len(d.channels)}
                         for d in STANDARD_STREAMS],
             "expected_samples_per_s_per_session": SAMPLES_PER_S_PER_SESSION,
             "lsl_config": LSL_CONFIG.format(session="<per run>",
-                                            port_range=lsl_port_range(max(settings.sessions))),
+                                            port_range=lsl_port_range(max_load(settings))),
         },
-        "results": {t: {str(n): results[t][n] for n in settings.sessions} for t in TRANSPORTS},
+        "results": {t: {str(n): r for n, r in sorted(results[t].items())} for t in TRANSPORTS},
         "ratios_ours_over_raw": ratios,
         "targets": evaluate_targets(results, settings.sessions),
     }
@@ -1023,9 +1090,12 @@ def table_lines(report: dict[str, Any]) -> list[str]:
     header = (f"{'transport':<12} {'sessions':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
               f"{'samples/s (recv / expected)':>28} {'lost (samples)':>15} {'sub CPU':>8}")
     lines = [header, "-" * len(header)]
-    for n in report["settings"]["sessions"]:
+    loads = sorted({int(n) for per in report["results"].values() for n in per})
+    for n in loads:
         for transport in TRANSPORTS:
-            r = report["results"][transport][str(n)]
+            r = report["results"][transport].get(str(n))
+            if r is None:
+                continue
             if not r.get("available"):
                 reason = r.get("reason", "").strip().splitlines()
                 lines.append(f"{LABELS[transport]:<12} {n:>8} unavailable: "
@@ -1035,7 +1105,8 @@ def table_lines(report: dict[str, Any]) -> list[str]:
             lines.append(
                 f"{LABELS[transport]:<12} {n:>8} {fmt(r['p50_ms'], '8.3f')} "
                 f"{fmt(r['p99_ms'], '8.3f')} {fmt(r['max_ms'], '8.2f')} {rate:>28} "
-                f"{r['lost']:>15} {r['subscriber_cpu']:>8.3f}")
+                f"{r['lost']:>15} {r['subscriber_cpu']:>8.3f}"
+                + ("  (capacity sweep)" if r.get("phase") == "capacity" else ""))
     return lines
 
 
@@ -1077,7 +1148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_tag = f"vretbench{os.getpid()}"
         # Set before any child starts (the forkserver passes its environment on) and before
         # pylsl is imported anywhere.
-        config = write_lsl_config(lsl_dir, run_tag, max(settings.sessions))
+        config = write_lsl_config(lsl_dir, run_tag, max_load(settings))
         os.environ["LSLAPICFG"] = str(config)
         versions, lsl_unavailable = lsl_versions()
         results = run_all(forkserver_context(), settings, run_tag, lsl_unavailable)

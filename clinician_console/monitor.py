@@ -15,7 +15,7 @@ import numpy as np
 
 from telemetry.client import CommandClient
 from telemetry.connection import ConnectionInfo
-from telemetry.schemas import Event, SampleBatch, StreamDescriptor
+from telemetry.schemas import Event, Samples, StreamDescriptor
 from telemetry.security import KeyPair
 from telemetry.subscriber import Subscriber
 
@@ -78,17 +78,19 @@ def monitor(
         while (now := time.monotonic()) < started + duration_s:
             for _topic, message in subscriber.recv_many(timeout_ms=50):
                 body = message.body
-                if isinstance(body, SampleBatch):
-                    key = body.stream if len(infos) == 1 else f"{message.env.session}/{body.stream}"
+                if isinstance(body, Samples):
                     client = by_session.get(message.env.session)
                     mapped = client.clock.to_session_ns(time.monotonic_ns()) if client else None
                     latency = (mapped - message.env.t_session_ns) / 1e6 if mapped is not None \
                         else (time.time_ns() - message.env.t_wall_ns) / 1e6
-                    for table in (totals, window):
-                        figures = table.setdefault(key, StreamFigures())
-                        figures.samples += body.n
-                        figures.batches += 1
-                        figures.latencies_ms.append(latency)
+                    for batch in body.batches:
+                        key = batch.stream if len(infos) == 1 \
+                            else f"{message.env.session}/{batch.stream}"
+                        for table in (totals, window):
+                            figures = table.setdefault(key, StreamFigures())
+                            figures.samples += batch.n
+                            figures.batches += 1
+                            figures.latencies_ms.append(latency)
                 elif isinstance(body, StreamDescriptor):
                     descriptors[body.name] = body
                 elif isinstance(body, Event):

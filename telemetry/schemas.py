@@ -11,8 +11,8 @@ here touches a socket.
 
 from __future__ import annotations
 
-import math
-from typing import Annotated, Any, Literal
+import re
+from typing import Annotated, Literal, NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -23,6 +23,9 @@ PROTOCOL_VERSION = 1
 MAX_NAME_LENGTH = 64
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"
 """Session ids, stream names and console ids: safe in topics, file names and SQL."""
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
+"""The same rule for Python code: use ``NAME_RE.fullmatch`` (``$`` in Python's ``re`` would
+accept a trailing newline, which pydantic's pattern does not)."""
 
 SessionId = Annotated[str, Field(pattern=NAME_PATTERN)]
 StreamName = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -107,7 +110,6 @@ class SampleBatch(Model):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    type: Literal["samples"] = "samples"
     stream: StreamName
     timestamps_ns: np.ndarray
     values: np.ndarray
@@ -148,6 +150,31 @@ class SampleBatch(Model):
     def n(self) -> int:
         """Number of samples in the batch."""
         return int(self.timestamps_ns.shape[0])
+
+
+MAX_BATCHES = 64
+"""Most stream batches one ``samples`` message may carry."""
+
+
+class Samples(Model):
+    """One session's sample batches of one tick, one batch per stream, in one message.
+
+    A session's streams are due together (every 10-20 ms), and one message per tick instead of
+    one per stream divides the per-message cost, which dominates small batches, by the number
+    of streams (``docs/decisions.md``).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    type: Literal["samples"] = "samples"
+    batches: tuple[SampleBatch, ...] = Field(min_length=1, max_length=MAX_BATCHES)
+
+    @model_validator(mode="after")
+    def _streams_unique(self) -> Samples:
+        names = [batch.stream for batch in self.batches]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a stream may appear once per message: {sorted(names)}")
+        return self
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,7 +385,7 @@ class Frame(Model):
 
 
 Body = Annotated[
-    StreamDescriptor | SampleBatch | Event | Command | Ack | ErrorReply | Heartbeat | ClockProbe
+    StreamDescriptor | Samples | Event | Command | Ack | ErrorReply | Heartbeat | ClockProbe
     | ClockReply | Frame,
     Field(discriminator="type"),
 ]
@@ -368,15 +395,12 @@ MESSAGE_TYPES: tuple[str, ...] = (
 )
 
 
-class Message(Model):
-    """An envelope and its body: the unit the codec encodes and decodes."""
+class Message(NamedTuple):
+    """An envelope and its body: the unit the codec encodes and decodes.
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    A plain immutable pair, not a model: both parts are validated models already, and wrapping
+    them in a third would cost a good share of decoding a small batch.
+    """
 
     env: Envelope
     body: Body
-
-
-def is_finite_number(value: Any) -> bool:
-    """True for an int or a finite float (NaN and infinities are not levels or ratings)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

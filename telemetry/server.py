@@ -142,7 +142,7 @@ class ServerTransport:
 
     def __init__(
         self, config: ServerConfig, clock: SessionClock, *,
-        state: Any = None,
+        state: Any = None, context: zmq.Context[zmq.Socket[bytes]] | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -150,12 +150,16 @@ class ServerTransport:
         self.stats = TransportStats()
         # Read by the I/O thread to answer heartbeats; set by the application.
         self.state: SessionState | None = state
-        self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        # A process serving several sessions (tests, benchmarks) may share one context; a
+        # context owns I/O threads, so one per session would only add context switches.
+        self._own_context = context is None
+        self._ctx: zmq.Context[zmq.Socket[bytes]] = context or zmq.Context()
         self._auth: Any = None
         self._keys: KeyStore | None = None
         self._keys_mtime = 0
         self._pub_lock = threading.Lock()
         self._topic_seq: dict[bytes, int] = {}
+        self._topics: dict[tuple[str, str | None], bytes] = {}
         self._inbox_lock = threading.Lock()
         self._control_inbox: deque[IncomingCommand] = deque()
         self._command_inbox: deque[IncomingCommand] = deque()
@@ -259,7 +263,8 @@ class ServerTransport:
             self._auth.stop()
             self._auth = None
         self._wakeup.close()
-        self._ctx.term()
+        if self._own_context:
+            self._ctx.term()
 
     def _close_sockets(self) -> None:
         for name in ("_pub", "_command", "_control"):
@@ -277,19 +282,18 @@ class ServerTransport:
 
         Events pass their log position as ``seq``; other topics count on their own.
         """
-        topic = wire.topic_for(kind, self.session_id, stream)
+        topic = self._topics.get((kind, stream))
+        if topic is None:  # a handful of topics per session: build each once
+            topic = self._topics[(kind, stream)] = wire.topic_for(kind, self.session_id, stream)
         t_session = self.clock.now_ns() if t_session_ns is None else t_session_ns
-        frames = None
         with self._pub_lock:
             if seq is None:
                 seq = self._topic_seq.get(topic, 0)
                 self._topic_seq[topic] = seq + 1
             frames = wire.encode_body(body, session=self.session_id, seq=seq,
-                                      t_session_ns=t_session,
-                                      t_wall_ns=time.time_ns() if t_wall_ns is None else t_wall_ns,
-                                      topic=topic)
+                                      t_session_ns=t_session, t_wall_ns=t_wall_ns, topic=topic)
             try:
-                self._pub.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+                self._pub.send_multipart(frames, flags=zmq.NOBLOCK)
             except zmq.Again:  # PUB does not block; kept for safety on exotic transports
                 pass
             except zmq.ZMQError as exc:

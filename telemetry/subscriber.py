@@ -32,6 +32,7 @@ class Subscriber:
         max_bytes: int = wire.MAX_MESSAGE_BYTES,
     ) -> None:
         infos = [infos] if isinstance(infos, ConnectionInfo) else list(infos)
+        topics = tuple(topics)
         self._own_context = context is None
         self._ctx = context or zmq.Context()
         self.max_bytes = max_bytes
@@ -41,24 +42,30 @@ class Subscriber:
         self.rejected: Counter[str] = Counter()
         self._next_seq: dict[bytes, int] = {}
         self.sockets: list[zmq.Socket[bytes]] = []
+        # One SUB for every plain endpoint (ZeroMQ fair-queues between them, and polling one
+        # socket is far cheaper than polling many); a Curve server key is a socket option, so
+        # each distinct server key needs a SUB of its own.
+        by_key: dict[str | None, list[ConnectionInfo]] = {}
+        for info in infos:
+            by_key.setdefault(info.server_public_key, []).append(info)
         try:
-            for info in infos:
-                # One SUB per Curve server key (a socket has one server key); plain ones share.
+            for server_key, group in by_key.items():
                 sock = self._ctx.socket(zmq.SUB)
                 self.sockets.append(sock)  # registered first, so a failure closes it
                 sock.linger = 0
                 sock.rcvhwm = rcvhwm
                 sock.maxmsgsize = max_bytes
-                if info.server_public_key:
+                if server_key:
                     if keys is None:
                         raise TransportError(
                             "the server requires CurveZMQ: pass this console's key pair")
-                    make_curve_client(sock, info.server_public_key.encode(), keys)
-                if info.pub.startswith("tcp://["):
+                    make_curve_client(sock, server_key.encode(), keys)
+                if any(info.pub.startswith("tcp://[") for info in group):
                     sock.ipv6 = True
                 for topic in topics:
                     sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
-                sock.connect(info.pub)
+                for info in group:
+                    sock.connect(info.pub)
         except TransportError:
             self.close()
             raise
@@ -78,20 +85,23 @@ class Subscriber:
     def recv_many(self, timeout_ms: int = 100, limit: int = 1000) -> list[tuple[bytes, Message]]:
         """What is available now (up to ``limit``), waiting ``timeout_ms`` for the first."""
         out: list[tuple[bytes, Message]] = []
-        if not self._poller.poll(timeout_ms):
-            return out
-        for sock in self.sockets:
+        for sock, _ in self._poller.poll(timeout_ms):  # only the sockets that have data
             while len(out) < limit:
                 try:
                     frames = sock.recv_multipart(zmq.NOBLOCK)
                 except zmq.Again:
                     break
-                decoded = self._decode(frames)
+                decoded = self.decode_frames(frames)
                 if decoded is not None:
                     out.append(decoded)
         return out
 
-    def _decode(self, frames: list[bytes]) -> tuple[bytes, Message] | None:
+    def decode_frames(self, frames: list[bytes]) -> tuple[bytes, Message] | None:
+        """Decode and account one received message (sequence gaps, rejects); None if rejected.
+
+        Called by :meth:`recv_many` for every message; a subclass may extend it, for example
+        to stamp the moment each message was decoded.
+        """
         try:
             topic, message = wire.decode(frames, has_topic=True, max_bytes=self.max_bytes)
         except ProtocolError as exc:

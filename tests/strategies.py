@@ -44,6 +44,14 @@ def sample_batches(draw: st.DrawFn) -> s.SampleBatch:
     return s.SampleBatch(stream=draw(names), timestamps_ns=ts, values=values)
 
 
+@st.composite
+def samples(draw: st.DrawFn) -> s.Samples:
+    """A ``samples`` body: 1-5 batches of distinct streams."""
+    batches = draw(st.lists(sample_batches(), min_size=1, max_size=5,
+                            unique_by=lambda b: b.stream))
+    return s.Samples(batches=tuple(batches))
+
+
 event_bodies = st.one_of(
     st.builds(s.StateChange, from_state=states, to_state=states, reason=texts, actor=actors),
     st.builds(s.LevelChange, rung=st.integers(0, 1000), intensity=unit,
@@ -72,7 +80,7 @@ error_codes = st.sampled_from(list(s.ErrorCode.__args__))  # type: ignore[attr-d
 
 bodies = st.one_of(
     descriptors,
-    sample_batches(),
+    samples(),
     st.builds(s.Event, event=event_bodies, command_id=st.none() | command_ids),
     st.builds(s.Command, id=command_ids, name=st.text(min_size=1, max_size=20), args=details),
     st.builds(s.Ack, id=command_ids, frame=st.none() | nonneg, t_applied_ns=i64, result=details,

@@ -12,7 +12,6 @@ input source is :class:`telemetry.simulated.SimulatedSensors`.
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import threading
 import time
@@ -25,7 +24,7 @@ from telemetry.commands import ClockOffset
 from telemetry.connection import ConnectionInfo
 from telemetry.errors import CommandRejected
 from telemetry.recorder import RecordedEvent, Recorder
-from telemetry.schemas import NAME_PATTERN, Alert, Event, StateChange
+from telemetry.schemas import NAME_RE, Alert, Event, Samples, StateChange
 from telemetry.server import IncomingCommand, ServerConfig, ServerTransport
 from telemetry.simulated import SimulatedSensors
 from telemetry.store import ClockOffsetRecord, SessionStore
@@ -75,7 +74,7 @@ class SessionHost:
         self.session_id = config.session_id or new_session_id()
         self.client_id = config.client_id or new_client_id()
         for label, value in (("session id", self.session_id), ("client id", self.client_id)):
-            if not re.match(NAME_PATTERN, value):
+            if not NAME_RE.fullmatch(value):
                 raise ValueError(f"{label} {value!r} must be 1-64 letters, digits, '-' or '_'")
         self.clock = SessionClock()
         self.machine = SessionMachine(rungs=config.rungs)
@@ -258,9 +257,12 @@ class SessionHost:
 
     def _sample(self) -> None:
         transport, recorder = self._transport(), self.recorder
-        for batch in self.sensors.advance(self.clock.now_ns()):
-            transport.publish("tel", batch, stream=batch.stream)
-            if recorder is not None:
+        batches = self.sensors.advance(self.clock.now_ns())
+        if not batches:
+            return
+        transport.publish("tel", Samples(batches=tuple(batches)))
+        if recorder is not None:
+            for batch in batches:
                 recorder.add_samples(batch)
 
     def _publish_descriptors(self) -> None:

@@ -15,7 +15,15 @@ from telemetry import commands as c
 from telemetry.client import ClientConfig, CommandClient
 from telemetry.connection import ConnectionInfo
 from telemetry.errors import CommandFailed, CommandTimeout
-from telemetry.schemas import Ack, Annotation, ErrorReply, Event, Heartbeat, SampleBatch
+from telemetry.schemas import (
+    Ack,
+    Annotation,
+    ErrorReply,
+    Event,
+    Heartbeat,
+    SampleBatch,
+    Samples,
+)
 from telemetry.server import ServerTransport
 from telemetry.subscriber import Subscriber
 from tests.conftest import Applier, RawPeer
@@ -153,14 +161,14 @@ def test_subscriber_receives_batches_events_and_server_heartbeats(
         time.sleep(0.3)  # slow joiner: a SUB only gets what is published after it joined
         batch = SampleBatch(stream="eda", timestamps_ns=np.arange(4, dtype=np.int64),
                             values=np.ones((4, 1), np.float32))
-        transport.publish("tel", batch, stream="eda")
+        transport.publish("tel", Samples(batches=(batch,)))
         transport.publish("evt", Event(event=Annotation(text="hello")), seq=0)
         got: dict[bytes, object] = {}
         deadline = time.monotonic() + 3
         while len(got) < 3 and time.monotonic() < deadline:
             for topic, message in subscriber.recv_many(timeout_ms=50):
                 got.setdefault(topic, message.body)
-        assert got[b"tel.s1.eda"] == batch
+        assert got[b"tel.s1"] == Samples(batches=(batch,))
         assert got[b"evt.s1"] == Event(event=Annotation(text="hello"))
         assert isinstance(got[b"hb.s1"], Heartbeat)
         assert subscriber.lost == 0
@@ -265,8 +273,9 @@ def test_truncated_multipart_and_zero_frames(
                             "body": {"type": "command", "id": "t1", "name": "stop", "args": {}}})
     peer.send([header[: len(header) // 2]])
     assert _error(peer).code == "malformed"
-    peer.send([header, b"stray buffer"])
-    assert _error(peer).code == "malformed"
+    peer.send([header, b"stray frame"])
+    error = _error(peer)
+    assert error.code == "malformed" and "expected 1 frames" in error.message
     _still_serving(info)
 
 

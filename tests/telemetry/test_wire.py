@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from telemetry import errors, schemas, wire
-from telemetry.schemas import Envelope, Message, SampleBatch
+from telemetry.schemas import Envelope, Message, SampleBatch, Samples
 from tests import strategies
 
 ENV = Envelope(session="s1", seq=7, t_session_ns=1_000, t_wall_ns=2_000)
@@ -21,6 +21,10 @@ def _frames(message: Message, topic: bytes | None = None) -> list[bytes]:
 
 def _header(message: Message) -> dict:  # type: ignore[type-arg]
     return msgpack.unpackb(_frames(message)[0])  # type: ignore[no-any-return]
+
+
+def _samples(*batches: SampleBatch) -> Message:
+    return Message(env=ENV, body=Samples(batches=batches))
 
 
 def _command(**args: object) -> Message:
@@ -47,27 +51,93 @@ def test_samples_travel_as_raw_buffers_not_per_sample_objects() -> None:
     values = np.arange(90 * 7, dtype=np.float32).reshape(90, 7)
     batch = SampleBatch(stream="head_pose", timestamps_ns=np.arange(90, dtype=np.int64),
                         values=values)
-    frames = _frames(Message(env=ENV, body=batch), b"tel.s1.head_pose")
-    assert len(frames) == 4  # topic, header, timestamps, values
-    assert len(frames[2]) == 90 * 8 and len(frames[3]) == values.nbytes
-    assert len(frames[1]) < 200  # header holds specs, not samples
+    ecg = SampleBatch(stream="ecg", timestamps_ns=np.arange(10, dtype=np.int64),
+                      values=np.ones((10, 1), np.float32))
+    frames = _frames(_samples(batch, ecg), b"tel.s1")
+    assert len(frames) == 2  # topic and header, as lean as a raw PUB/SUB message
+    spec = msgpack.unpackb(frames[1])["body"]["batches"][0]["values"]
+    assert spec["dtype"] == "<f4" and spec["shape"] == [90, 7]
+    assert spec["data"] == values.tobytes()  # one bin, not 630 msgpack floats
+    assert len(frames[1]) < values.nbytes + 90 * 8 + 10 * 12 + 300
     _, decoded = wire.decode(frames, has_topic=True)
-    assert decoded.body.values.dtype == np.float32
-    np.testing.assert_array_equal(decoded.body.values, values)
+    assert decoded.body.batches[0].values.dtype == np.float32
+    np.testing.assert_array_equal(decoded.body.batches[0].values, values)
+    assert decoded.body.batches[1] == ecg
+
+
+def test_a_stream_appears_once_per_message() -> None:
+    batch = SampleBatch(stream="x", timestamps_ns=np.arange(2, dtype=np.int64),
+                        values=np.zeros((2, 1), np.float32))
+    with pytest.raises(ValueError, match="once per message"):
+        Samples(batches=(batch, batch))
+    header = msgpack.unpackb(_frames(_samples(batch))[0])
+    header["body"]["batches"] = header["body"]["batches"] * 2
+    with pytest.raises(errors.InvalidMessage, match="once per message"):
+        wire.decode([msgpack.packb(header)])
+    header["body"]["batches"] = []
+    with pytest.raises(errors.InvalidMessage, match=r"samples\.batches"):
+        wire.decode([msgpack.packb(header)])
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.fixed_dictionaries({
+        "v": st.sampled_from([1, 1, 1, 2, True, 1.0]),
+        "session": st.sampled_from(["s1", "s-2_x", "", "bad name", "s1\n", "é", "a" * 65]),
+        "seq": st.sampled_from([0, 5, -1, "3", 2**63 - 1]),
+        "t_session_ns": st.sampled_from([0, -5, 1.5, None, 2**62]),
+        "t_wall_ns": st.sampled_from([0, 123, "now", False]),
+    }, optional={"extra": st.just(1)}),
+    st.sampled_from(["ecg", "head_pose", "", "bad stream", "x\n", 5]),
+    st.sampled_from([(3,), (0,), (3, 1), (2,)]),
+    st.sampled_from([(3, 2), (0, 1), (3, 0), (2, 2), (3,), (3, 2, 1)]),
+    st.sampled_from(["<i8", "<f4", "<i4"]),
+    st.sampled_from(["<f4", "<f8", "<i2", "|u1", "<i8"]),
+    st.booleans(),
+)
+def test_fast_path_accepts_exactly_what_the_models_accept(
+    env: dict, stream: object, ts_shape: tuple, values_shape: tuple,  # type: ignore[type-arg]
+    ts_dtype: str, values_dtype: str, extra_body_key: bool,
+) -> None:
+    # The hand-checked path for sample messages must never accept what full validation
+    # rejects, and what it accepts must equal what full validation builds.
+    ts = np.zeros(ts_shape, np.dtype(ts_dtype))
+    values = np.ones(values_shape, np.dtype(values_dtype))
+    batch = {"stream": stream, "timestamps_ns": ts, "values": values}
+    if extra_body_key:
+        batch["unexpected"] = 1
+    fast_env = wire._fast_envelope(env)
+    fast_batch = None if extra_body_key else wire._fast_batch(stream, ts, values)
+    try:
+        full_env = schemas.Envelope.model_validate(env)
+    except Exception:
+        assert fast_env is None
+    else:
+        if fast_env is not None:
+            assert fast_env == full_env and fast_env.model_dump() == full_env.model_dump()
+            assert fast_env.model_fields_set == full_env.model_fields_set
+    try:
+        full_batch = SampleBatch.model_validate(batch)
+    except Exception:
+        assert fast_batch is None
+    else:
+        if fast_batch is not None:
+            assert fast_batch == full_batch
+            assert fast_batch.model_fields_set == full_batch.model_fields_set
 
 
 def test_big_endian_arrays_are_sent_little_endian() -> None:
     values = np.arange(6, dtype=">f8").reshape(3, 2)
     batch = SampleBatch(stream="x", timestamps_ns=np.arange(3, dtype=np.int64), values=values)
-    frames = _frames(Message(env=ENV, body=batch))
-    assert msgpack.unpackb(frames[0])["body"]["values"]["dtype"] == "<f8"
-    np.testing.assert_array_equal(wire.decode(frames)[1].body.values, values)
+    frames = _frames(_samples(batch))
+    assert msgpack.unpackb(frames[0])["body"]["batches"][0]["values"]["dtype"] == "<f8"
+    np.testing.assert_array_equal(wire.decode(frames)[1].body.batches[0].values, values)
 
 
 def test_decoded_batches_are_read_only() -> None:
     batch = SampleBatch(stream="x", timestamps_ns=np.arange(2, dtype=np.int64),
                         values=np.zeros((2, 1), np.float32))
-    decoded = wire.decode(_frames(Message(env=ENV, body=batch)))[1].body
+    decoded = wire.decode(_frames(_samples(batch)))[1].body.batches[0]
     with pytest.raises(ValueError):
         decoded.values[0, 0] = 1.0
 
@@ -96,12 +166,28 @@ def test_truncated_frames_are_rejected(message: Message, data: st.DataObject) ->
         wire.decode(frames)
 
 
-def test_missing_buffer_frame_is_malformed() -> None:
+def test_wrong_frame_count_is_malformed() -> None:
+    frames = _frames(_command())
+    with pytest.raises(errors.MalformedMessage, match="expected 1 frames, got 2"):
+        wire.decode([*frames, b"extra"])
+    with pytest.raises(errors.MalformedMessage, match="expected 2 frames, got 1"):
+        wire.decode(frames, has_topic=True)
+
+
+def test_array_data_must_match_dtype_and_shape() -> None:
     batch = SampleBatch(stream="x", timestamps_ns=np.arange(2, dtype=np.int64),
                         values=np.zeros((2, 1), np.float32))
-    frames = _frames(Message(env=ENV, body=batch))
-    with pytest.raises(errors.MalformedMessage, match="refers to buffer 1"):
-        wire.decode(frames[:-1])
+    header = msgpack.unpackb(_frames(_samples(batch))[0])
+    values = header["body"]["batches"][0]["values"]
+    values["data"] = b"\0" * 7
+    with pytest.raises(errors.MalformedMessage, match=r"batches\.0\.values data holds 7 bytes"):
+        wire.decode([msgpack.packb(header)])
+    values["data"] = [0.0, 0.0]
+    with pytest.raises(errors.MalformedMessage, match="must be msgpack bin"):
+        wire.decode([msgpack.packb(header)])
+    header["body"]["batches"][0]["values"] = {"dtype": "<f4", "shape": [2, 1]}
+    with pytest.raises(errors.MalformedMessage, match="dtype, shape and data"):
+        wire.decode([msgpack.packb(header)])
 
 
 def test_wrong_version_is_rejected_with_the_command_id() -> None:
@@ -150,30 +236,26 @@ def test_strings_are_not_coerced_to_numbers() -> None:
 def test_inconsistent_batch_is_invalid() -> None:
     batch = SampleBatch(stream="x", timestamps_ns=np.arange(2, dtype=np.int64),
                         values=np.zeros((2, 3), np.float32))
-    frames = _frames(Message(env=ENV, body=batch))
+    frames = _frames(_samples(batch))
     header = msgpack.unpackb(frames[0])
-    header["body"]["values"]["shape"] = [3, 2]  # same byte count, wrong row count
+    values = header["body"]["batches"][0]["values"]
+    values["shape"] = [3, 2]  # same byte count, wrong row count
     with pytest.raises(errors.InvalidMessage, match="3 rows"):
-        wire.decode([msgpack.packb(header), *frames[1:]])
-    header["body"]["values"]["dtype"] = "<c16"
+        wire.decode([msgpack.packb(header)])
+    values["dtype"] = "<c16"
     with pytest.raises(errors.MalformedMessage, match="unsupported dtype"):
-        wire.decode([msgpack.packb(header), *frames[1:]])
+        wire.decode([msgpack.packb(header)])
 
 
 def test_oversized_messages_are_rejected_before_parsing() -> None:
-    frames = [msgpack.packb({"env": {}, "body": {}}), b"\0" * 2048]
+    frames = [msgpack.packb({"env": {}, "body": {"pad": b"\0" * 2048}})]
     with pytest.raises(errors.MessageTooLarge, match="cap is 1024"):
         wire.decode(frames, max_bytes=1024)
     with pytest.raises(errors.MessageTooLarge):
-        wire.decode([b"\x91" + b"\0" * (wire.MAX_HEADER_BYTES + 1)])
+        wire.decode([b"\x91" + b"\0" * wire.MAX_MESSAGE_BYTES])
 
 
 def test_trailing_garbage_after_header_is_malformed() -> None:
     packed = _frames(_command())[0]
     with pytest.raises(errors.MalformedMessage, match="trailing"):
         wire.decode([packed + b"\x00"])
-
-
-def test_buffers_on_a_message_that_has_none_are_malformed() -> None:
-    with pytest.raises(errors.MalformedMessage, match="carries no buffers"):
-        wire.decode([*_frames(_command()), b"extra"])

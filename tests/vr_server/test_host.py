@@ -13,7 +13,7 @@ from telemetry import commands as c
 from telemetry.client import ClientConfig, CommandClient
 from telemetry.connection import ConnectionInfo
 from telemetry.errors import CommandFailed
-from telemetry.schemas import Event, SampleBatch
+from telemetry.schemas import Event, Samples
 from telemetry.store import SessionStore
 from telemetry.subscriber import Subscriber
 from vr_server.host import HostConfig, SessionHost
@@ -79,8 +79,9 @@ def test_samples_stream_at_their_nominal_rates(host: SessionHost) -> None:
         start = time.monotonic()
         while time.monotonic() - start < 2.0:
             for _, message in subscriber.recv_many(50):
-                assert isinstance(message.body, SampleBatch)
-                counts[message.body.stream] = counts.get(message.body.stream, 0) + message.body.n
+                assert isinstance(message.body, Samples)
+                for batch in message.body.batches:
+                    counts[batch.stream] = counts.get(batch.stream, 0) + batch.n
         assert subscriber.lost == 0
     finally:
         subscriber.close()
