@@ -45,6 +45,12 @@ from telemetry.wakeup import Wakeup
 log = logging.getLogger(__name__)
 
 
+def _fail(future: Future[Ack], error: Exception) -> None:
+    """Fail a future unless it is already settled (answered, failed or cancelled)."""
+    if not future.done():
+        future.set_exception(error)
+
+
 @dataclass(frozen=True)
 class ClientConfig:
     """Timing of a console's command client. Every default is defined here, once."""
@@ -141,6 +147,8 @@ class CommandClient:
             name, wire_args = command, dict(args or {})
         channel = "control" if name in COMMANDS and COMMANDS[name].channel == "control" \
             else "command"
+        # Built and validated here, on the caller's thread, so a bad argument raises to the
+        # caller instead of reaching the I/O thread.
         body = Command(id=command_id or uuid.uuid4().hex, name=name, args=wire_args)
         future: Future[Ack] = Future()
         if not self._running:
@@ -225,44 +233,55 @@ class CommandClient:
         next_sync = time.monotonic() + 0.05
         try:
             while self._running:
-                ready = dict(poller.poll(timeout=20))
-                if ready.get(self._wakeup.fileno()):
-                    self._wakeup.drain()
-                now = time.monotonic()
-                if self._sync_now:
-                    self._sync_now = False
-                    next_sync = now
-                while self._requests:
-                    channel, body, future, timeout, retries = self._requests.popleft()
-                    frames = self._frames(body)
-                    self._pending[body.id] = _Pending(frames, channel, now + timeout,
-                                                      retries, future, timeout)
-                    self._send(channel, frames)
-                for channel, sock in self._sockets.items():
-                    if ready.get(sock):
-                        self._receive(sock, channel)
-                now = time.monotonic()
-                self._expire(now)
-                if self.config.heartbeats and now >= next_beat:
-                    next_beat = now + self.config.heartbeat_interval_s
-                    self._send("control", self._frames(Heartbeat(role="console")))
-                if (self.config.clock_sync and now >= next_sync and self._burst_left == 0
-                        and self._probe_sent is None):
-                    next_sync = now + self.config.clock_sync_interval_s
-                    self._burst_left = self.config.probes_per_burst
-                    self._next_probe(now)
-                elif self._probe_sent is not None and now > self._probe_sent[2]:
-                    self._probe_sent = None  # lost probe: go on with the burst
-                    self._next_probe(now)
+                try:
+                    next_beat, next_sync = self._turn(poller, next_beat, next_sync)
+                except Exception:  # the link must outlive any one bad request or reply
+                    log.exception("error in the command client's I/O loop")
         finally:
             for pending in self._pending.values():
-                if not pending.future.done():
-                    pending.future.set_exception(TransportError("the command client closed"))
+                _fail(pending.future, TransportError("the command client closed"))
             while self._requests:
-                future = self._requests.popleft()[2]
-                if not future.done():
-                    future.set_exception(TransportError("the command client closed"))
+                _fail(self._requests.popleft()[2], TransportError("the command client closed"))
             self._close_sockets()
+
+    def _turn(self, poller: zmq.Poller, next_beat: float, next_sync: float) -> tuple[float, float]:
+        """One pass of the I/O loop; returns the next heartbeat and clock-sync times."""
+        ready = dict(poller.poll(timeout=20))
+        if ready.get(self._wakeup.fileno()):
+            self._wakeup.drain()
+        now = time.monotonic()
+        if self._sync_now:
+            self._sync_now = False
+            next_sync = now
+        while self._requests:
+            channel, body, future, timeout, retries = self._requests.popleft()
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled by the caller before it was sent
+            try:
+                frames = self._frames(body)
+            except Exception as exc:  # cannot be encoded: fail this request, not the link
+                future.set_exception(exc)
+                continue
+            self._pending[body.id] = _Pending(frames, channel, now + timeout, retries, future,
+                                              timeout)
+            self._send(channel, frames)
+        for channel, sock in self._sockets.items():
+            if ready.get(sock):
+                self._receive(sock, channel)
+        now = time.monotonic()
+        self._expire(now)
+        if self.config.heartbeats and now >= next_beat:
+            next_beat = now + self.config.heartbeat_interval_s
+            self._send("control", self._frames(Heartbeat(role="console")))
+        if (self.config.clock_sync and now >= next_sync and self._burst_left == 0
+                and self._probe_sent is None):
+            next_sync = now + self.config.clock_sync_interval_s
+            self._burst_left = self.config.probes_per_burst
+            self._next_probe(now)
+        elif self._probe_sent is not None and now > self._probe_sent[2]:
+            self._probe_sent = None  # lost probe: go on with the burst
+            self._next_probe(now)
+        return next_beat, next_sync
 
     def _receive(self, sock: zmq.Socket[bytes], channel: str) -> None:
         while True:
@@ -299,7 +318,7 @@ class CommandClient:
         if isinstance(body, Ack):
             pending.future.set_result(body)
         else:
-            pending.future.set_exception(CommandFailed(body.code, body.message, body.id))
+            _fail(pending.future, CommandFailed(body.code, body.message, body.id))
 
     def _expire(self, now: float) -> None:
         for command_id, pending in list(self._pending.items()):
@@ -307,7 +326,7 @@ class CommandClient:
                 continue
             if pending.attempts_left <= 0:
                 del self._pending[command_id]
-                pending.future.set_exception(CommandTimeout(
+                _fail(pending.future, CommandTimeout(
                     f"no answer to command {command_id} on the {pending.channel} channel after "
                     f"{pending.tries} tries of {pending.timeout:g} s"))
                 continue

@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from telemetry.errors import InvalidMessage, UnknownCommand
-from telemetry.schemas import Command, RuptureMarker, ShortText
+from telemetry.schemas import I64, Command, NonNegInt, RuptureMarker, ShortText
 
 Channel = Literal["control", "command"]
 
@@ -78,7 +78,7 @@ class SetLevel(CommandArgs):
     """Set the rung of the hierarchy and the intensity within it (0-1)."""
 
     name = "set_level"
-    rung: Annotated[int, Field(ge=0)]
+    rung: Annotated[int, Field(ge=0, le=10_000)]
     intensity: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     reason: ShortText = ""
 
@@ -130,10 +130,10 @@ class ClockOffset(CommandArgs):
     """A console's clock-offset estimate, recorded in the session store for analysis."""
 
     name = "clock_offset"
-    offset_ns: int
-    rtt_ns: Annotated[int, Field(ge=0)]
-    probes: Annotated[int, Field(ge=1)]
-    t_console_ns: int
+    offset_ns: I64
+    rtt_ns: NonNegInt
+    probes: Annotated[int, Field(ge=1, le=1000)]
+    t_console_ns: I64
 
 
 COMMANDS: dict[str, type[CommandArgs]] = {

@@ -141,7 +141,11 @@ class Recorder:
         return events, chunks, offsets
 
     def _run(self) -> None:
-        store = SessionStore(self._store_path)
+        try:
+            store: SessionStore | None = SessionStore(self._store_path)
+        except Exception as exc:  # the thread must live on to tell every waiting command
+            log.critical("cannot open the session store: %s", exc)
+            self.failed, store = exc, None
         next_flush = time.monotonic() + self.flush_interval_s
         try:
             while True:
@@ -166,18 +170,21 @@ class Recorder:
                         if not (self._events or self._offsets):
                             return
         finally:
-            store.close()
+            if store is not None:
+                store.close()
 
     def _write(
-        self, store: SessionStore,
+        self, store: SessionStore | None,
         events: list[tuple[RecordedEvent, DurableCallback | None]],
         chunks: list[tuple[str, str, int, np.ndarray, np.ndarray]],
         offsets: list[ClockOffsetRecord],
     ) -> None:
         if not (events or chunks or offsets):
             return
-        error: Exception | None = None
+        error: Exception | None = self.failed if store is None else None
         try:
+            if store is None:
+                raise StoreError(f"the session store could not be opened: {self.failed}")
             store.write_batch(
                 [(self.session_id, e.seq, e.t_session_ns, e.t_wall_ns, e.command_id, e.body)
                  for e, _ in events],
@@ -186,9 +193,10 @@ class Recorder:
             )
             self.events_written += len(events)
             self.samples_written += sum(len(c[3]) for c in chunks)
-        except StoreError as exc:
-            # The record could not be written: say so loudly and tell every waiting command,
-            # so no console believes an unwritten event was kept.
+        except Exception as exc:
+            # The record could not be written (StoreError, or anything unforeseen: the writer
+            # thread must not die): say so loudly and tell every waiting command, so no console
+            # believes an unwritten event was kept.
             log.critical("session store write failed, %d events not recorded: %s",
                          len(events), exc)
             self.failed = error = exc

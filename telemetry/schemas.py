@@ -32,9 +32,13 @@ StreamName = Annotated[str, Field(pattern=NAME_PATTERN)]
 CommandId = Annotated[str, Field(min_length=1, max_length=128)]
 ShortText = Annotated[str, Field(max_length=4000)]
 Label = Annotated[str, Field(min_length=1, max_length=128)]
-NonNegInt = Annotated[int, Field(ge=0)]
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+I64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+"""Every integer on the wire fits int64: msgpack could carry a uint64 that neither SQLite nor
+numpy's time stamps can hold."""
+NonNegInt = Annotated[int, Field(ge=0, le=INT64_MAX)]
 
-Scalar = None | bool | int | float | str
+Scalar = None | bool | I64 | float | str
 """What a command argument or event detail may hold (JSON-like, no nesting)."""
 Details = dict[Annotated[str, Field(max_length=64)], Scalar]
 
@@ -56,10 +60,10 @@ class Envelope(Model):
     v: Annotated[int, Field(ge=1)] = PROTOCOL_VERSION
     session: SessionId
     seq: NonNegInt
-    t_session_ns: int
+    t_session_ns: I64
     """Monotonic nanoseconds since session start, on the server's session clock (consoles
     stamp their own clock; the clock-offset estimate maps it)."""
-    t_wall_ns: int
+    t_wall_ns: I64
     """Wall-clock nanoseconds since the Unix epoch (for people and file names, not ordering)."""
 
 
@@ -240,8 +244,8 @@ class RuptureMarked(Model):
     marker: RuptureMarker
     subtype: Annotated[str, Field(max_length=64)] | None = None
     salience: Annotated[int, Field(ge=1, le=5)] | None = None
-    t_start_ns: int | None = None
-    t_end_ns: int | None = None
+    t_start_ns: I64 | None = None
+    t_end_ns: I64 | None = None
     actor: Actor = "therapist"
     note: ShortText = ""
 
@@ -325,7 +329,7 @@ class Ack(Model):
     type: Literal["ack"] = "ack"
     id: CommandId
     frame: NonNegInt | None = None
-    t_applied_ns: int
+    t_applied_ns: I64
     result: Details = Field(default_factory=dict)
     duplicate: bool = False
     """True when this answers a repeated id: the command was not applied again."""
@@ -360,7 +364,7 @@ class ClockProbe(Model):
 
     type: Literal["clock_probe"] = "clock_probe"
     probe_id: NonNegInt
-    t0_ns: int
+    t0_ns: I64
 
 
 class ClockReply(Model):
@@ -368,7 +372,7 @@ class ClockReply(Model):
 
     type: Literal["clock_reply"] = "clock_reply"
     probe_id: NonNegInt
-    t0_ns: int
+    t0_ns: I64
     t1_ns: int
     t2_ns: int
 

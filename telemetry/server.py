@@ -83,6 +83,8 @@ class ServerConfig:
     heartbeat_interval_s: float = 1.0
     console_timeout_s: float = 3.0
     dedup_capacity: int = 10_000
+    max_consoles: int = 64
+    """Consoles tracked for liveness; more are served but their coming and going is not."""
     pub_hwm: int = 100_000
 
 
@@ -168,11 +170,12 @@ class ServerTransport:
         self._wakeup = Wakeup()
         # id -> None while pending, or the reply once answered (LRU-bounded).
         self._seen: OrderedDict[str, Ack | ErrorReply | None] = OrderedDict()
-        self._buckets: dict[bytes, _TokenBucket] = {}
+        self._buckets: OrderedDict[bytes, _TokenBucket] = OrderedDict()
         self._reply_seq = 0
         self._logged_kinds: set[str] = set()
         self.consoles: dict[bytes, ConsoleStatus] = {}
-        self.console_changes: deque[tuple[str, bytes]] = deque(maxlen=1000)
+        # (change, peer, consoles alive after it), made by the I/O thread for the frame loop.
+        self.console_changes: deque[tuple[str, bytes, int]] = deque(maxlen=1000)
         self._running = False
         self._thread: threading.Thread | None = None
         self.connection: ConnectionInfo | None = None
@@ -223,7 +226,7 @@ class ServerTransport:
         sock.linger = 0
         if kind == zmq.ROUTER:
             # A hard guard in libzmq; the friendlier cap with an error reply is in _handle.
-            sock.maxmsgsize = max(self.config.max_command_bytes * 16, 1 << 20)
+            sock.maxmsgsize = self.config.max_command_bytes * 2
             sock.router_handover = True
         if self.config.host != "ipc" and ":" in self.config.host:
             sock.ipv6 = True
@@ -371,12 +374,27 @@ class ServerTransport:
 
     def _drain(self, sock: zmq.Socket[bytes], channel: Channel, limit: int) -> None:
         for _ in range(limit):
-            try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
+            frames = self._recv_bounded(sock)
+            if frames is None:
                 return
             t_recv = self.clock.now_ns()
             self._handle(sock, channel, frames, t_recv)
+
+    @staticmethod
+    def _recv_bounded(sock: zmq.Socket[bytes]) -> list[bytes] | None:
+        """One message as at most three frames (routing id, header, one to spare): the parts
+        beyond are received without a copy and dropped, so a message of many frames costs
+        Python nothing (the decoder then refuses the frame count)."""
+        try:
+            frame = sock.recv(zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return None
+        frames = [frame.bytes]
+        while frame.more:
+            frame = sock.recv(copy=False)  # the rest of a message arrives with its first part
+            if len(frames) < 3:
+                frames.append(frame.bytes)
+        return frames
 
     def _count(self, kind: str, message: str, *, exc_info: bool = False) -> None:
         self.stats.rejected[kind] += 1
@@ -401,10 +419,12 @@ class ServerTransport:
         now = time.monotonic()
         bucket = self._buckets.get(peer)
         if bucket is None:
-            if len(self._buckets) > 10_000:  # forget peers long gone, bound memory
-                self._buckets.clear()
+            if len(self._buckets) >= 4096:  # bound memory: forget the longest-silent peer
+                self._buckets.popitem(last=False)
             bucket = self._buckets[peer] = _TokenBucket(self.config.commands_per_second,
                                                         self.config.command_burst)
+        else:
+            self._buckets.move_to_end(peer)
         if not bucket.take(now):
             self.stats.dropped_flood += 1
             self._count("rate_limited", f"peer {peer.hex()} over its command rate")
@@ -512,23 +532,41 @@ class ServerTransport:
     def _seen_console(self, peer: bytes, now: float) -> None:
         status = self.consoles.get(peer)
         if status is None:
+            if len(self.consoles) >= self.config.max_consoles:
+                self._forget_lost_consoles(now, older_than_s=0.0)
+            if len(self.consoles) >= self.config.max_consoles:
+                # Bounded: a peer inventing routing ids cannot grow this or the event log.
+                self._count("too_many_consoles", f"more than {self.config.max_consoles} "
+                            "consoles; new ones are served but not tracked")
+                return
             self.consoles[peer] = ConsoleStatus(peer, now, now)
-            self.console_changes.append(("connected", peer))
+            self.console_changes.append(("connected", peer, self._alive()))
         else:
             status.last_seen = now
             if not status.alive:
                 status.alive = True
-                self.console_changes.append(("connected", peer))
+                self.console_changes.append(("connected", peer, self._alive()))
+
+    def _alive(self) -> int:
+        return sum(1 for c in self.consoles.values() if c.alive)
+
+    def _forget_lost_consoles(self, now: float, older_than_s: float) -> None:
+        for peer in [p for p, c in self.consoles.items()
+                     if not c.alive and now - c.last_seen > older_than_s]:
+            del self.consoles[peer]
 
     def _check_consoles(self, now: float) -> None:
         for status in self.consoles.values():
             if status.alive and now - status.last_seen > self.config.console_timeout_s:
                 status.alive = False
-                self.console_changes.append(("lost", status.peer))
+                self.console_changes.append(("lost", status.peer, self._alive()))
                 log.warning("console %s lost (no message for %.1f s)", status.peer.hex(),
                             now - status.last_seen)
+        self._forget_lost_consoles(now, older_than_s=300.0)
 
     @property
     def consoles_alive(self) -> int:
-        """Number of consoles heard from within the timeout."""
-        return sum(1 for c in self.consoles.values() if c.alive)
+        """Number of consoles heard from within the timeout (safe from any thread)."""
+        # list() copies in one step under the GIL; iterating the live dict from another
+        # thread could meet the I/O thread inserting into it.
+        return sum(1 for c in list(self.consoles.values()) if c.alive)

@@ -110,6 +110,11 @@ class Subscriber:
                             exc.code, exc)
             self.rejected[exc.code] += 1
             return None
+        except Exception:  # a decoder bug must not take the console down with it
+            if not self.rejected["internal"]:
+                log.exception("skipping a message the decoder failed on")
+            self.rejected["internal"] += 1
+            return None
         if topic is None:  # has_topic=True always yields one; this narrows the type
             return None
         self.received += 1

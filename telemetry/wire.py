@@ -156,7 +156,8 @@ def _array_from(spec: Any, field: str) -> np.ndarray:
         raise MalformedMessage(f"{field} has invalid shape {shape!r}")
     count = 1
     for dim in shape:
-        if type(dim) is not int or dim < 0:
+        # Bounded by the message cap: an empty array may not claim 2**63 rows either.
+        if type(dim) is not int or not 0 <= dim <= MAX_MESSAGE_BYTES:
             raise MalformedMessage(f"{field} has invalid shape {shape!r}")
         count *= dim
     if type(data) is not bytes:
@@ -186,6 +187,7 @@ _ENV_KEYS: Final = frozenset({"v", "session", "seq", "t_session_ns", "t_wall_ns"
 _SAMPLES_KEYS: Final = frozenset({"type", "batches"})
 _BATCH_KEYS: Final = frozenset({"stream", "timestamps_ns", "values"})
 _TS_DTYPE: Final = np.dtype("<i8")
+_I64_MIN, _I64_MAX = schemas.INT64_MIN, schemas.INT64_MAX
 
 
 def _fast_envelope(env: dict[str, Any]) -> Envelope | None:
@@ -197,8 +199,9 @@ def _fast_envelope(env: dict[str, Any]) -> Envelope | None:
     if (
         type(version) is not int or version != PROTOCOL_VERSION
         or type(session) is not str or not schemas.NAME_RE.fullmatch(session)
-        or type(seq) is not int or seq < 0
-        or type(t_session) is not int or type(t_wall) is not int
+        or type(seq) is not int or not 0 <= seq <= schemas.INT64_MAX
+        or type(t_session) is not int or not _I64_MIN <= t_session <= _I64_MAX
+        or type(t_wall) is not int or not _I64_MIN <= t_wall <= _I64_MAX
     ):
         return None
     return _new_model(Envelope, {"v": version, "session": session, "seq": seq,  # type: ignore[no-any-return]
@@ -297,7 +300,7 @@ def decode(
     command_id = body.get("id") if kind == "command" else None
     command_id = command_id if isinstance(command_id, str) and 0 < len(command_id) <= 128 else None
     version = env.get("v")
-    if version != PROTOCOL_VERSION:
+    if type(version) is not int or version != PROTOCOL_VERSION:
         raise UnsupportedVersion(
             f"protocol version {version!r} is not supported; this side speaks {PROTOCOL_VERSION}",
             command_id=command_id,

@@ -85,6 +85,9 @@ class SessionHost:
         self.connection_file: Path | None = None
         self.transport: ServerTransport | None = None
         self.recorder: Recorder | None = None
+        self.store_error: Exception | None = None
+        """Set when the store fails to record: nothing more can be kept, so the session is
+        held safe and every command but stop is refused."""
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -146,14 +149,20 @@ class SessionHost:
         """One frame of session logic (commands, console changes)."""
         transport = self._transport()
         self.frame += 1
+        if self.store_error is not None and self.machine.state not in {"safe_hold", "ended"}:
+            log.critical("session store failing (%s): holding the session safe",
+                         self.store_error)
+            self.machine.hold_safe()
+            transport.state = self.machine.state
+            self.sensors.intensity = self._exposure_intensity()
         for _ in range(256):  # bounded: a flood cannot starve the frame
             command = transport.next_command(timeout=0)
             if command is None:
                 break
             self._apply(command)
         while transport.console_changes:
-            change, peer = transport.console_changes.popleft()
-            self._console_change(change, peer)
+            change, peer, alive = transport.console_changes.popleft()
+            self._console_change(change, peer, alive)
 
     def close(self, reason: str = "server shut down") -> None:
         """End the session record cleanly (events flushed, connection file removed)."""
@@ -187,6 +196,8 @@ class SessionHost:
         frame = self.frame
 
         def durable(event: RecordedEvent, error: Exception | None) -> None:
+            if error is not None:
+                self.store_error = error  # the frame loop holds the session safe (step)
             if error is None:
                 transport.publish("evt", Event(event=event.body, command_id=event.command_id),
                                   seq=event.seq, t_session_ns=event.t_session_ns,
@@ -212,6 +223,11 @@ class SessionHost:
                     command.peer.decode(errors="replace"), args.t_console_ns, args.offset_ns,
                     args.rtt_ns, args.probes))
             transport.ack(command, frame=self.frame)
+            return
+        if self.store_error is not None and args.name not in {"stop", "safe_place"}:
+            transport.reject(command, "internal", (
+                f"the session store is failing ({self.store_error}); the session is held "
+                "safe and nothing more can be recorded"))
             return
         try:
             events = self.machine.apply(args)
@@ -239,13 +255,13 @@ class SessionHost:
         level = self.machine.level
         return min(1.0, (level.rung + level.intensity) / max(1, self.machine.rungs))
 
-    def _console_change(self, change: str, peer: bytes) -> None:
+    def _console_change(self, change: str, peer: bytes, alive: int) -> None:
         transport = self._transport()
         if change == "connected":
             self._record(Alert(code="console_connected", severity="info",
                                message="a console connected",
                                details={"console": peer.decode(errors="replace")}))
-        elif change == "lost" and transport.consoles_alive > 0:
+        elif change == "lost" and alive > 0:
             self._record(Alert(code="console_disconnected", severity="info",
                                message="a console went silent; others are still connected",
                                details={"console": peer.decode(errors="replace")}))

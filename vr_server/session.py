@@ -146,6 +146,11 @@ class SessionMachine:
         self.level = target
         return event
 
+    def hold_safe(self) -> None:
+        """Remove the stimulus without an event: for when nothing can be recorded any more."""
+        if self.state not in {"safe_hold", "ended"}:
+            self._move("safe_hold", "session store failing", actor="server")
+
     def console_lost(self) -> list[object]:
         """No console is connected: hold the session safely until one is back."""
         events: list[object] = [Alert(code="console_lost", severity="critical",

@@ -150,7 +150,8 @@ def test_heartbeats_both_ways(transport: ServerTransport, info: ConnectionInfo) 
     while transport.consoles_alive and time.monotonic() < deadline:
         time.sleep(0.05)
     assert transport.consoles_alive == 0
-    assert [change for change, _ in transport.console_changes] == ["connected", "lost"]
+    assert [(change, alive) for change, _, alive in transport.console_changes] == [
+        ("connected", 1), ("lost", 0)]
 
 
 def test_subscriber_receives_batches_events_and_server_heartbeats(
@@ -331,3 +332,50 @@ def test_a_flood_is_dropped_counted_and_others_are_served(
     assert rate_limited, "the flooder was never told why"
     # Logged once per kind, not once per message.
     assert sum("rate_limited" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_inventing_routing_ids_cannot_grow_the_console_table(
+    tmp_path: object, raw_peers: Callable[..., RawPeer],
+) -> None:
+    from telemetry.clock import SessionClock
+    from telemetry.server import ServerConfig
+    from telemetry.wire import encode_body
+
+    server = ServerTransport(ServerConfig(session_id="s1", max_consoles=8), SessionClock())
+    info = server.start()
+    try:
+        heartbeat = [bytes(f) for f in encode_body(
+            Heartbeat(role="console"), session="s1", seq=0, t_session_ns=0, t_wall_ns=0)]
+        for i in range(40):
+            peer = raw_peers(info.control, f"churn-{i}".encode())
+            peer.send(heartbeat)
+            assert peer.replies()  # every peer is still answered...
+        assert len(server.consoles) == 8  # ...but only so many are tracked
+        assert server.stats.rejected["too_many_consoles"] > 0
+    finally:
+        server.close()
+
+
+def test_a_message_of_many_frames_is_refused_cheaply(
+    info: ConnectionInfo, applier: Applier, raw_peers: Callable[..., RawPeer],
+) -> None:
+    peer = raw_peers(info.command)
+    peer.send([b"x" * 1000] * 500)
+    error = _error(peer)
+    assert error.code == "malformed" and "expected 1 frames" in error.message
+    _still_serving(info)
+
+
+def test_client_survives_bad_arguments_and_cancelled_requests(
+    info: ConnectionInfo, applier: Applier,
+) -> None:
+    from pydantic import ValidationError
+
+    with CommandClient(info, config=ClientConfig(timeout_s=0.1, retries=1)) as client:
+        with pytest.raises(ValidationError):  # raised to the caller, not in the I/O thread
+            client.submit("annotate", {"text": "x", "n": 2**2000})
+        cancelled = client.submit(c.Annotate(text="never mind"))
+        cancelled.cancel()
+        time.sleep(0.5)  # past the retries of whatever was sent
+        assert client.request(c.Annotate(text="still linked")).id
+        assert client._thread.is_alive()

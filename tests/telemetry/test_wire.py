@@ -84,8 +84,8 @@ def test_a_stream_appears_once_per_message() -> None:
     st.fixed_dictionaries({
         "v": st.sampled_from([1, 1, 1, 2, True, 1.0]),
         "session": st.sampled_from(["s1", "s-2_x", "", "bad name", "s1\n", "é", "a" * 65]),
-        "seq": st.sampled_from([0, 5, -1, "3", 2**63 - 1]),
-        "t_session_ns": st.sampled_from([0, -5, 1.5, None, 2**62]),
+        "seq": st.sampled_from([0, 5, -1, "3", 2**63 - 1, 2**63, 2**64 - 1]),
+        "t_session_ns": st.sampled_from([0, -5, 1.5, None, 2**62, 2**63, -(2**63)]),
         "t_wall_ns": st.sampled_from([0, 123, "now", False]),
     }, optional={"extra": st.just(1)}),
     st.sampled_from(["ecg", "head_pose", "", "bad stream", "x\n", 5]),
@@ -197,6 +197,38 @@ def test_wrong_version_is_rejected_with_the_command_id() -> None:
         wire.decode([msgpack.packb(header)])
     assert info.value.command_id == "c-1"
     assert info.value.code == "unsupported_version"
+
+
+def test_version_must_be_the_integer_one() -> None:
+    for version in (True, 1.0, "1"):
+        header = _header(_command())
+        header["env"]["v"] = version
+        with pytest.raises(errors.UnsupportedVersion):
+            wire.decode([msgpack.packb(header)])
+
+
+def test_integers_beyond_int64_are_invalid() -> None:
+    from telemetry.commands import parse_args
+
+    command = schemas.Command(id="c1", name="clock_offset",
+                              args={"offset_ns": 2**64 - 1, "rtt_ns": 0, "probes": 1,
+                                    "t_console_ns": 0})
+    decoded = wire.decode(_frames(Message(env=ENV, body=command)))[1].body
+    with pytest.raises(errors.InvalidMessage, match="offset_ns"):
+        parse_args(decoded)  # the server refuses it before it reaches the store
+    header = _header(_command())
+    header["env"]["t_wall_ns"] = 2**64 - 1
+    with pytest.raises(errors.InvalidMessage, match="t_wall_ns"):
+        wire.decode([msgpack.packb(header)])
+
+
+def test_absurd_shapes_are_malformed_not_crashes() -> None:
+    batch = SampleBatch(stream="x", timestamps_ns=np.arange(0, dtype=np.int64),
+                        values=np.zeros((0, 1), np.float32))
+    header = msgpack.unpackb(_frames(_samples(batch))[0])
+    header["body"]["batches"][0]["values"]["shape"] = [0, 2**63 - 1]
+    with pytest.raises(errors.MalformedMessage, match="invalid shape"):
+        wire.decode([msgpack.packb(header)])
 
 
 def test_unknown_type_is_rejected() -> None:

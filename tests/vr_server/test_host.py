@@ -123,3 +123,43 @@ def test_close_ends_the_record_and_removes_the_connection_file(tmp_path: Path) -
 def test_bad_ids_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="client id"):
         SessionHost(HostConfig(data_dir=tmp_path, client_id="Jane Doe"))
+
+
+def test_a_failing_store_holds_the_session_safe_and_says_so(tmp_path: Path) -> None:
+    host = SessionHost(HostConfig(data_dir=tmp_path, session_id="s-fail"))
+    host.start()
+    runner = threading.Thread(target=host.run, daemon=True)
+    runner.start()
+    try:
+        with CommandClient(_info(host)) as client:
+            client.request(c.Start())
+            client.request(c.Start())
+            assert host.machine.state == "exposure"
+            # The disk goes away: every later write fails inside the recorder thread.
+            assert host.recorder is not None
+
+            def broken(*_args: object, **_kwargs: object) -> None:
+                raise OSError("disk full")
+
+            for store_cls in (SessionStore,):
+                original = store_cls.write_batch
+                store_cls.write_batch = broken  # type: ignore[method-assign,assignment]
+            try:
+                with pytest.raises(CommandFailed, match="could not record") as failed:
+                    client.request(c.SetLevel(rung=1))
+                assert failed.value.code == "internal"
+                deadline = time.monotonic() + 3
+                while host.machine.state != "safe_hold" and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                assert host.machine.state == "safe_hold"
+                assert not host.machine.stimulus_visible
+                with pytest.raises(CommandFailed, match="session store is failing"):
+                    client.request(c.Resume())
+                assert client.request(c.Stop()).result["state"] == "safe_hold"
+                assert host.recorder.failed is not None  # the writer thread lived on
+            finally:
+                SessionStore.write_batch = original  # type: ignore[method-assign]
+    finally:
+        host.stop_requested.set()
+        runner.join(5)
+        host.close()
