@@ -14,6 +14,7 @@ already read every session in it. A console on another machine is authorised by 
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import os
@@ -105,16 +106,33 @@ class KeyStore:
         return self._ensure("console")
 
     def authorize(self, public_key_file: Path) -> Path:
-        """Copy a console's public key into the authorised set; returns where it went."""
+        """Add a console's public key to the authorised set; returns the file it went to.
+
+        The file is named after the key itself, so two consoles' ``console.key`` files never
+        overwrite each other, and a file holding a secret key is refused (it must not travel).
+        """
         try:
-            public, _ = zmq.auth.load_certificate(str(public_key_file))
-        except (OSError, ValueError) as exc:
+            text = Path(public_key_file).read_text(encoding="utf-8")
+            public, secret = zmq.auth.load_certificate(str(public_key_file))
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise TransportError(f"{public_key_file} is not a Curve public key: {exc}") from exc
+        if secret is not None or "secret-key" in text:
+            raise TransportError(
+                f"{public_key_file} holds a secret key: authorise the console's public "
+                "console.key, never its console.key_secret")
         self.authorized_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        target = self.authorized_dir / Path(public_key_file).name
-        shutil.copyfile(public_key_file, target)
+        target = self.authorized_dir / f"console-{hashlib.sha256(public).hexdigest()[:16]}.key"
+        target.write_text(text, encoding="utf-8")
         log.info("authorised console key %s", public.decode())
         return target
+
+    def authorized_signature(self) -> tuple[tuple[str, int, int], ...]:
+        """What the authorised set looks like now (names, sizes, times), to notice changes."""
+        try:
+            return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                                for p in self.authorized_dir.glob("*.key")))
+        except OSError:
+            return ()
 
 
 def start_authenticator(

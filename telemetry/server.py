@@ -158,7 +158,7 @@ class ServerTransport:
         self._ctx: zmq.Context[zmq.Socket[bytes]] = context or zmq.Context()
         self._auth: Any = None
         self._keys: KeyStore | None = None
-        self._keys_mtime = 0
+        self._keys_signature: tuple[tuple[str, int, int], ...] = ()
         self._pub_lock = threading.Lock()
         self._topic_seq: dict[bytes, int] = {}
         self._topics: dict[tuple[str, str | None], bytes] = {}
@@ -195,7 +195,7 @@ class ServerTransport:
             keys.console()  # the local console is authorised from the start
             self._auth = start_authenticator(self._ctx, keys)
             self._keys = keys
-            self._keys_mtime = keys.authorized_dir.stat().st_mtime_ns
+            self._keys_signature = keys.authorized_signature()
         try:
             self._pub = self._socket(zmq.PUB, server_key)
             self._pub.sndhwm = cfg.pub_hwm
@@ -406,7 +406,7 @@ class ServerTransport:
     def _send(self, sock: zmq.Socket[bytes], peer: bytes, body: BaseModel) -> None:
         self._reply_seq += 1
         frames = wire.encode_body(body, session=self.session_id, seq=self._reply_seq,
-                                  t_session_ns=self.clock.now_ns(), t_wall_ns=time.time_ns())
+                                  t_session_ns=self.clock.now_ns())
         try:
             sock.send_multipart([peer, *frames], flags=zmq.NOBLOCK)
         except zmq.ZMQError:
@@ -517,15 +517,12 @@ class ServerTransport:
 
     def _reload_keys(self) -> None:
         # Keys authorised while the server runs (``vret keys authorize``) take effect within a
-        # heartbeat; the folder's mtime changes whenever a key file is added or removed.
+        # heartbeat: the set is reread whenever a key file appears, goes or changes.
         if self._keys is None or self._auth is None:
             return
-        try:
-            mtime = self._keys.authorized_dir.stat().st_mtime_ns
-        except OSError:
-            return
-        if mtime != self._keys_mtime:
-            self._keys_mtime = mtime
+        signature = self._keys.authorized_signature()
+        if signature != self._keys_signature:
+            self._keys_signature = signature
             self._auth.configure_curve(domain="*", location=str(self._keys.authorized_dir))
             log.info("authorised console keys reloaded from %s", self._keys.authorized_dir)
 

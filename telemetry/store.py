@@ -150,7 +150,7 @@ class SessionStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open session store {self.path}: {exc}") from exc
         try:
-            self._open()
+            self._open(create)
         except BaseException:
             self._db.close()
             raise
@@ -160,7 +160,7 @@ class SessionStore:
         """The store of a data folder (``<data-dir>/vret.sqlite3``)."""
         return cls(Path(data_dir) / STORE_FILENAME, create=create)
 
-    def _open(self) -> None:
+    def _open(self, create: bool) -> None:
         db = self._db
         try:
             app_id = db.execute("PRAGMA application_id").fetchone()[0]
@@ -168,10 +168,12 @@ class SessionStore:
             tables = db.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise StoreCorruptError(f"{self.path} is not a vret session store: {exc}") from exc
-        if tables and app_id != _APPLICATION_ID:
+        if (tables or app_id) and app_id != _APPLICATION_ID:
             raise StoreCorruptError(
                 f"{self.path} is an SQLite database but not a vret session store"
             )
+        if not tables and not create:
+            raise StoreError(f"{self.path} is empty: no session has been recorded there")
         if version > SCHEMA_VERSION:
             raise StoreVersionError(
                 f"{self.path} has schema version {version}; this vret reads up to "

@@ -25,6 +25,7 @@ from telemetry.connection import ConnectionInfo
 from telemetry.errors import CommandRejected
 from telemetry.recorder import RecordedEvent, Recorder
 from telemetry.schemas import NAME_RE, Alert, Event, Samples, StateChange
+from telemetry.security import check_bind_allowed
 from telemetry.server import IncomingCommand, ServerConfig, ServerTransport
 from telemetry.simulated import SimulatedSensors
 from telemetry.store import ClockOffsetRecord, SessionStore
@@ -92,30 +93,37 @@ class SessionHost:
     # ---------------------------------------------------------------- lifecycle
 
     def start(self) -> ConnectionInfo:
-        """Create the session record, bind the sockets and write the connection file."""
+        """Create the session record, bind the sockets and write the connection file.
+
+        An insecure bind is refused before anything is recorded; any later failure ends the
+        session record (reason: the server failed to start) rather than leaving it open.
+        """
         cfg = self.config
+        if cfg.host != "ipc":
+            check_bind_allowed(cfg.host, cfg.curve)
         with SessionStore(self.store_path) as store:
             store.create_session(self.session_id, client_id=self.client_id,
                                  scenario=cfg.scenario,
                                  settings={"rungs": cfg.rungs, "frame_rate": cfg.frame_rate,
                                            "seed": cfg.seed})
-        self.recorder = Recorder(self.store_path, self.session_id, self.clock)
-        for descriptor in self.sensors.streams:
-            self.recorder.add_stream(descriptor)
-        self.transport = ServerTransport(
-            ServerConfig(session_id=self.session_id, host=cfg.host, curve=cfg.curve,
-                         data_dir=Path(cfg.data_dir), ipc_dir=cfg.ipc_dir,
-                         console_timeout_s=cfg.console_timeout_s),
-            self.clock, state=self.machine.state)
         try:
+            self.recorder = Recorder(self.store_path, self.session_id, self.clock)
+            for descriptor in self.sensors.streams:
+                self.recorder.add_stream(descriptor)
+            self.transport = ServerTransport(
+                ServerConfig(session_id=self.session_id, host=cfg.host, curve=cfg.curve,
+                             data_dir=Path(cfg.data_dir), ipc_dir=cfg.ipc_dir,
+                             console_timeout_s=cfg.console_timeout_s),
+                self.clock, state=self.machine.state)
             info = self.transport.start()
-        except Exception:
-            self.recorder.close()
+            connection_file = cfg.connection_file or (
+                Path(cfg.data_dir) / "connections" / f"{self.session_id}.json")
+            info.write(connection_file)
+            self.connection_file = connection_file
+            self._publish_descriptors()
+        except BaseException:
+            self.close(reason="the server failed to start")
             raise
-        self.connection_file = cfg.connection_file or (
-            Path(cfg.data_dir) / "connections" / f"{self.session_id}.json")
-        info.write(self.connection_file)
-        self._publish_descriptors()
         log.info("session %s (client %s) started; connection file %s", self.session_id,
                  self.client_id, self.connection_file)
         return info
@@ -172,9 +180,9 @@ class SessionHost:
                                          reason=reason, actor="server"))
                 self.machine.state = "ended"
             self.recorder.close()
+            self.recorder = None
             with SessionStore(self.store_path) as store:
                 store.end_session(self.session_id)
-            self.recorder = None
         if self.transport is not None:
             self.transport.close()
             self.transport = None
@@ -190,7 +198,7 @@ class SessionHost:
 
     def _record(self, body: Any, command: IncomingCommand | None = None,
                 ack_result: dict[str, Any] | None = None) -> RecordedEvent:
-        transport, recorder = self._transport(), self.recorder
+        transport, recorder = self.transport, self.recorder
         if recorder is None:
             raise RuntimeError("the session host is not started")
         frame = self.frame
@@ -198,6 +206,8 @@ class SessionHost:
         def durable(event: RecordedEvent, error: Exception | None) -> None:
             if error is not None:
                 self.store_error = error  # the frame loop holds the session safe (step)
+            if transport is None:  # a start that failed before the sockets were bound
+                return
             if error is None:
                 transport.publish("evt", Event(event=event.body, command_id=event.command_id),
                                   seq=event.seq, t_session_ns=event.t_session_ns,

@@ -10,7 +10,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -22,6 +22,39 @@ DEFAULT_DATA_DIR = Path("vret-data")
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
                         help="folder of the session store and keys (default: ./vret-data)")
+
+
+def _name(text: str) -> str:
+    """An id for the command line: letters, digits, '-' and '_' (as on the wire)."""
+    from telemetry.schemas import NAME_RE
+
+    if not NAME_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use 1-64 letters, digits, '-' or '_' (and never a client's name: ids "
+            "are pseudonymous)")
+    return text
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+    return parse
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value} must be more than 0")
+    return value
 
 
 def _parse_value(text: str) -> object:
@@ -171,21 +204,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to bind (default 127.0.0.1; anything else needs --curve)")
     p.add_argument("--curve", action="store_true",
                    help="encrypt and authenticate with CurveZMQ (required off loopback)")
-    p.add_argument("--session-id", help="session id (default: generated from the time)")
-    p.add_argument("--client-id", help="pseudonymous client id (default: generated)")
-    p.add_argument("--rungs", type=int, default=10, help="rungs of the hierarchy (default 10)")
+    p.add_argument("--session-id", type=_name,
+                   help="session id (default: generated from the time)")
+    p.add_argument("--client-id", type=_name,
+                   help="pseudonymous client id (default: generated)")
+    p.add_argument("--rungs", type=_bounded_int(1, 10_000), default=10,
+                   help="rungs of the hierarchy (default 10)")
     p.add_argument("--connection-file", type=Path,
                    help="where to write the connection file "
                         "(default: DATA_DIR/connections/SESSION.json)")
-    p.add_argument("--duration", type=float, help="end the session after this many seconds")
-    p.add_argument("--seed", type=int, default=0, help="seed of the simulated client")
+    p.add_argument("--duration", type=_positive,
+                   help="end the session after this many seconds")
+    p.add_argument("--seed", type=_bounded_int(0, 2**32 - 1), default=0,
+                   help="seed of the simulated client")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("monitor", help="print live stream rates, latency and loss",
                        description=cmd_monitor.__doc__)
     _add_data_dir(p)
     p.add_argument("connection_files", nargs="+", type=Path, metavar="CONNECTION_FILE")
-    p.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
+    p.add_argument("--duration", type=_positive, default=10.0, help="seconds (default 10)")
     p.set_defaults(func=cmd_monitor)
 
     p = sub.add_parser("send", help="send one command to a session",
@@ -194,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("connection_file", type=Path, metavar="CONNECTION_FILE")
     p.add_argument("command", help="command name, e.g. start, set_level, stop")
     p.add_argument("args", nargs="*", metavar="KEY=VALUE", help="arguments, e.g. rung=2")
-    p.add_argument("--timeout", type=float, default=1.0, help="seconds per try (default 1)")
+    p.add_argument("--timeout", type=_positive, default=1.0,
+                   help="seconds per try (default 1)")
     p.set_defaults(func=cmd_send)
 
     p = sub.add_parser("sessions", help="list recorded sessions", description=cmd_sessions.__doc__)
@@ -204,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("events", help="print a session's event log",
                        description=cmd_events.__doc__)
     _add_data_dir(p)
-    p.add_argument("session_id", metavar="SESSION_ID")
+    p.add_argument("session_id", metavar="SESSION_ID", type=_name)
     p.set_defaults(func=cmd_events)
 
     p = sub.add_parser("keys", help="show or authorise CurveZMQ keys", description=cmd_keys.__doc__)
@@ -215,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run a demo session end to end", description=cmd_demo.__doc__)
     _add_data_dir(p)
-    p.add_argument("--duration", type=float, default=8.0,
+    p.add_argument("--duration", type=_positive, default=8.0,
                    help="seconds of live figures (default 8)")
     p.set_defaults(func=cmd_demo)
     return parser
@@ -228,7 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
-    except TelemetryError as exc:
+    except (TelemetryError, OSError, ValueError) as exc:
+        # What went wrong, in one line; a traceback only with --verbose.
+        logging.getLogger("vret").debug("failure", exc_info=True)
         print(f"vret {args.command}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

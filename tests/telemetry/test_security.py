@@ -178,3 +178,19 @@ def test_bad_connection_files_say_what_is_wrong(tmp_path: Path) -> None:
     bad.write_text('{"session_id": "s1"}')
     with pytest.raises(ConnectionFileError, match="not a vret connection file"):
         ConnectionInfo.read(bad)
+
+
+def test_authorising_keeps_every_console_and_refuses_secrets(tmp_path: Path) -> None:
+    keys = KeyStore(tmp_path / "server")
+    targets = []
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        public_file, secret_file = zmq.auth.create_certificates(str(folder), "console")
+        targets.append(keys.authorize(Path(public_file)))
+        with pytest.raises(TransportError, match="secret key"):
+            keys.authorize(Path(secret_file))
+    assert len(set(targets)) == 2 and all(t.suffix == ".key" for t in targets)
+    assert len(list(keys.authorized_dir.glob("*.key"))) == 2
+    with pytest.raises(TransportError, match="not a Curve public key"):
+        keys.authorize(tmp_path / "missing.key")

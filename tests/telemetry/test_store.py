@@ -133,6 +133,18 @@ def test_foreign_files_are_not_taken_for_stores(tmp_path: Path) -> None:
         SessionStore(other)
     with pytest.raises(StoreError, match="no session store"):
         SessionStore(tmp_path / "absent.sqlite3", create=False)
+    tagged = tmp_path / "tagged.sqlite3"  # another program's database, still without tables
+    with sqlite3.connect(tagged) as db:
+        db.execute("PRAGMA application_id=42")
+    db.close()
+    before = _digest(tagged)
+    with pytest.raises(StoreCorruptError, match="not a vret session store"):
+        SessionStore(tagged)
+    assert _digest(tagged) == before
+    empty = tmp_path / "empty.sqlite3"
+    empty.write_bytes(b"")
+    with pytest.raises(StoreError, match="is empty"):
+        SessionStore(empty, create=False)
 
 
 def test_recorder_calls_back_only_after_commit(tmp_path: Path) -> None:

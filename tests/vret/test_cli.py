@@ -32,6 +32,12 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert vret("fly", cwd=tmp_path).returncode == 2
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--rungs", "many"])
+    for bad in (["--session-id", "bad id"], ["--client-id", "Jane Doe"], ["--seed", "-1"],
+                ["--rungs", "0"], ["--duration", "-3"]):
+        result = vret("serve", *bad, cwd=tmp_path)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, bad
+        assert "error: argument" in result.stderr
+    assert not (tmp_path / "vret-data").exists()  # nothing was recorded
 
 
 @pytest.mark.slow
@@ -83,6 +89,17 @@ def test_non_loopback_without_curve_is_refused_from_the_command_line(tmp_path: P
     result = vret("serve", "--host", "0.0.0.0", "--duration", "1", cwd=tmp_path)
     assert result.returncode == 1
     assert "refusing to bind" in result.stderr and "--curve" in result.stderr
+    assert not (tmp_path / "vret-data" / "vret.sqlite3").exists()  # refused before recording
+
+
+def test_a_server_that_fails_to_start_ends_its_record(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    result = vret("serve", "--session-id", "s-broken", "--connection-file",
+                  str(blocker / "conn.json"), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    listed = vret("sessions", cwd=tmp_path).stdout
+    assert "s-broken" in listed and "ended" in listed
 
 
 @pytest.mark.slow
