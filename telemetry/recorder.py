@@ -27,6 +27,7 @@ from telemetry.store import ClockOffsetRecord, SessionStore
 log = logging.getLogger(__name__)
 
 DurableCallback = Callable[["RecordedEvent", "Exception | None"], None]
+OffsetCallback = Callable[["Exception | None"], None]
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class Recorder:
         self._wake = threading.Condition(self._lock)
         self._next_seq = first_seq
         self._events: list[tuple[RecordedEvent, DurableCallback | None]] = []
-        self._offsets: list[ClockOffsetRecord] = []
+        self._offsets: list[tuple[ClockOffsetRecord, OffsetCallback | None]] = []
         self._streams: dict[str, _StreamBuffer] = {}
         self._closing = False
         self.failed: Exception | None = None
@@ -109,10 +110,14 @@ class Recorder:
             buffer.timestamps.append(batch.timestamps_ns)
             buffer.values.append(batch.values)
 
-    def add_clock_offset(self, record: ClockOffsetRecord) -> None:
-        """Queue a console's clock-offset estimate."""
+    def add_clock_offset(
+        self, record: ClockOffsetRecord,
+        on_durable: OffsetCallback | None = None,
+    ) -> None:
+        """Queue a console's clock-offset estimate; ``on_durable`` is called after its commit
+        (with the error if it failed), so its command can be acknowledged like an event's."""
         with self._lock:
-            self._offsets.append(record)
+            self._offsets.append((record, on_durable))
             self._wake.notify()
 
     def close(self, timeout: float = 10.0) -> None:
@@ -126,7 +131,8 @@ class Recorder:
 
     def _take(self) -> tuple[list[tuple[RecordedEvent, DurableCallback | None]],
                              list[tuple[str, str, int, np.ndarray, np.ndarray]],
-                             list[ClockOffsetRecord]]:
+                             list[tuple[ClockOffsetRecord,
+                                        OffsetCallback | None]]]:
         events, self._events = self._events, []
         offsets, self._offsets = self._offsets, []
         chunks = []
@@ -177,7 +183,7 @@ class Recorder:
         self, store: SessionStore | None,
         events: list[tuple[RecordedEvent, DurableCallback | None]],
         chunks: list[tuple[str, str, int, np.ndarray, np.ndarray]],
-        offsets: list[ClockOffsetRecord],
+        offsets: list[tuple[ClockOffsetRecord, OffsetCallback | None]],
     ) -> None:
         if not (events or chunks or offsets):
             return
@@ -189,7 +195,7 @@ class Recorder:
                 [(self.session_id, e.seq, e.t_session_ns, e.t_wall_ns, e.command_id, e.body)
                  for e, _ in events],
                 chunks,
-                [(self.session_id, o) for o in offsets],
+                [(self.session_id, o) for o, _ in offsets],
             )
             self.events_written += len(events)
             self.samples_written += sum(len(c[3]) for c in chunks)
@@ -207,3 +213,10 @@ class Recorder:
                 callback(event, error)
             except Exception:  # a failing callback must not stop the writer
                 log.exception("durable callback failed for event %d", event.seq)
+        for _, done in offsets:
+            if done is None:
+                continue
+            try:
+                done(error)
+            except Exception:
+                log.exception("durable callback failed for a clock offset")

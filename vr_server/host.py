@@ -228,11 +228,20 @@ class SessionHost:
         transport = self._transport()
         args = command.args
         if isinstance(args, ClockOffset):
+            frame = self.frame
+
+            def stored(error: Exception | None) -> None:
+                # Acked once on disk, like an event; refused if it could not be kept.
+                if error is None:
+                    transport.ack(command, frame=frame)
+                else:
+                    transport.reject(command, "internal",
+                                     f"the session store could not record it: {error}")
+
             if self.recorder is not None:
                 self.recorder.add_clock_offset(ClockOffsetRecord(
                     command.peer.decode(errors="replace"), args.t_console_ns, args.offset_ns,
-                    args.rtt_ns, args.probes))
-            transport.ack(command, frame=self.frame)
+                    args.rtt_ns, args.probes), on_durable=stored)
             return
         if self.store_error is not None and args.name not in {"stop", "safe_place"}:
             transport.reject(command, "internal", (
