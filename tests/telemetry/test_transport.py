@@ -379,3 +379,28 @@ def test_client_survives_bad_arguments_and_cancelled_requests(
         time.sleep(0.5)  # past the retries of whatever was sent
         assert client.request(c.Annotate(text="still linked")).id
         assert client._thread.is_alive()
+
+
+def test_ipv6_loopback_works_end_to_end() -> None:
+    from telemetry.clock import SessionClock
+    from telemetry.server import ServerConfig
+
+    server = ServerTransport(ServerConfig(session_id="s1", host="::1"), SessionClock())
+    info = server.start()
+    app = Applier(server).start()
+    try:
+        assert info.command.startswith("tcp://[::1]:")
+        with CommandClient(info) as client:
+            assert client.request(c.Annotate(text="over IPv6")).id
+        subscriber = Subscriber(info, topics=("hb.",))
+        try:
+            deadline = time.monotonic() + 3
+            got = []
+            while not got and time.monotonic() < deadline:
+                got = subscriber.recv_many(100)
+            assert got and isinstance(got[0][1].body, Heartbeat)
+        finally:
+            subscriber.close()
+    finally:
+        app.stop()
+        server.close()
