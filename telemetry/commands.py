@@ -62,7 +62,7 @@ class Start(CommandArgs):
 
 
 class Resume(CommandArgs):
-    """Return from pause, safe place or safe hold to the exposure."""
+    """Return from pause, safe place or safe hold to where the session was before it."""
 
     name = "resume"
 

@@ -20,7 +20,7 @@ from telemetry.schemas import SessionId
 class ConnectionInfo(BaseModel):
     """Endpoints, session id and the server's Curve public key (None on plain loopback)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     protocol: Literal[1] = 1
     session_id: SessionId

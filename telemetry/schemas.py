@@ -373,8 +373,8 @@ class ClockReply(Model):
     type: Literal["clock_reply"] = "clock_reply"
     probe_id: NonNegInt
     t0_ns: I64
-    t1_ns: int
-    t2_ns: int
+    t1_ns: I64
+    t2_ns: I64
 
 
 class Frame(Model):

@@ -281,7 +281,8 @@ class ServerTransport:
         self, kind: str, body: BaseModel, *, stream: str | None = None,
         seq: int | None = None, t_session_ns: int | None = None, t_wall_ns: int | None = None,
     ) -> int:
-        """Publish a body on ``<kind>.<session>[.<stream>]``; returns its sequence number.
+        """Publish a body on ``<kind>.<session>`` (or ``.<stream>`` after it, if given); returns
+        its sequence number.
 
         Events pass their log position as ``seq``; other topics count on their own.
         """

@@ -4,7 +4,7 @@ Layout (``docs/telemetry-protocol.md`` is the full spec)::
 
     [topic]  header
 
-* ``topic`` (published messages only) is UTF-8: ``tel.<session>.<stream>``, ``evt.<session>``...
+* ``topic`` (published messages only) is UTF-8: ``tel.<session>``, ``evt.<session>``...
 * ``header`` is one msgpack map ``{"env": {...}, "body": {...}}``.
 * Numpy arrays travel as raw buffers inside the header: ``{"dtype": "<f4", "shape": [n, c],
   "data": <bin>}``, little-endian and C-ordered, never one msgpack object per sample. Keeping
@@ -71,7 +71,8 @@ _ENVELOPE_VALIDATOR: Final = Envelope.__pydantic_validator__
 
 
 def topic_for(kind: str, session: str, stream: str | None = None) -> bytes:
-    """The topic frame for a published message: ``tel.<session>.<stream>``, ``evt.<session>``..."""
+    """The topic frame of a published message: ``<kind>.<session>`` (``tel.s1``, ``evt.s1``),
+    or ``<kind>.<session>.<stream>`` where a kind publishes per stream."""
     return f"{kind}.{session}.{stream}".encode() if stream else f"{kind}.{session}".encode()
 
 

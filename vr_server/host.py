@@ -88,7 +88,7 @@ class SessionHost:
         self.recorder: Recorder | None = None
         self.store_error: Exception | None = None
         """Set when the store fails to record: nothing more can be kept, so the session is
-        held safe and every command but stop is refused."""
+        held safe and every command but stop, safe place and clock offsets is refused."""
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -141,7 +141,11 @@ class SessionHost:
                 break
             self.step()
             if now >= next_batch:
-                next_batch = now + self.config.batch_interval_s
+                # On a schedule, not "now + interval": checked once a frame, the latter would
+                # stretch every interval to the next frame boundary (22 ms at 90 Hz).
+                next_batch += self.config.batch_interval_s
+                if next_batch < now:
+                    next_batch = now + self.config.batch_interval_s
                 self._sample()
             if now >= next_descriptors:
                 next_descriptors = now + self.config.descriptor_interval_s

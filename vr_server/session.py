@@ -6,7 +6,7 @@ state and the command. The host appends the events to the log in order.
 
 States (``docs/telemetry-protocol.md`` and the design's lifecycle)::
 
-    ready -> baseline -> exposure <-> check_in
+    ready -> baseline -> exposure (-> check_in, once check-ins are answered in VR)
     baseline/exposure/check_in -> paused -> (resume) where it was
     any but ended -> safe_hold (stop, safe place, console lost) -> (resume) where it was
     any but ended -> closing -> ended
