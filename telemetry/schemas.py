@@ -293,10 +293,6 @@ EventBody = Annotated[
     | Annotation | AvatarUtterance | Alert,
     Field(discriminator="kind"),
 ]
-EVENT_KINDS: tuple[str, ...] = (
-    "state_change", "level_change", "checkin_asked", "checkin_answered", "rupture_marked",
-    "repair_marked", "annotation", "avatar_utterance", "alert",
-)
 
 
 class Event(Model):

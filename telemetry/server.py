@@ -318,10 +318,6 @@ class ServerTransport:
                 return self._command_inbox.popleft()
         return None
 
-    def pending_control(self) -> bool:
-        """True if a control command (stop, pause, safe place) is waiting."""
-        return bool(self._control_inbox)
-
     def reply(self, command: IncomingCommand, body: Ack | ErrorReply) -> None:
         """Answer a command (thread-safe). The I/O thread sends it and remembers it for retries."""
         self._outbox.append((command, body))

@@ -103,8 +103,3 @@ class SimulatedSensors:
         if descriptor.kind == "heart_rate":
             return np.full((n, 1), round(self.heart_rate + rng.normal(0, 1.0), 1))
         return np.zeros((n, len(descriptor.channels)))
-
-    def describe(self) -> dict[str, float]:
-        """The model's current state, for logs."""
-        return {"arousal": round(self.arousal, 3), "heart_rate": round(self.heart_rate, 1),
-                "intensity": self.intensity}

@@ -232,20 +232,18 @@ def _decode_samples(env: dict[str, Any], body: dict[str, Any]) -> Message:
     raw_batches = body.get("batches")
     if type(raw_batches) is not tuple or not 1 <= len(raw_batches) <= schemas.MAX_BATCHES:
         return _validate(env, body, "samples")  # rejects it, naming the problem
-    built: list[dict[str, Any]] = []
+    arrays: list[tuple[np.ndarray, np.ndarray]] = []
     for i, raw in enumerate(raw_batches):
         if type(raw) is not dict:
             raise MalformedMessage(f"batches.{i} must be a map")
-        built.append({**raw,
-                      "timestamps_ns": _array_from(raw.get("timestamps_ns"),
-                                                   f"batches.{i}.timestamps_ns"),
-                      "values": _array_from(raw.get("values"), f"batches.{i}.values")})
+        arrays.append((_array_from(raw.get("timestamps_ns"), f"batches.{i}.timestamps_ns"),
+                       _array_from(raw.get("values"), f"batches.{i}.values")))
     envelope = _fast_envelope(env)
     if envelope is not None and body.keys() == _SAMPLES_KEYS:
         batches = []
-        for raw, fields in zip(raw_batches, built, strict=True):
-            batch = (_fast_batch(raw["stream"], fields["timestamps_ns"], fields["values"])
-                     if raw.keys() == _BATCH_KEYS else None)
+        for raw, (ts, values) in zip(raw_batches, arrays, strict=True):
+            batch = _fast_batch(raw["stream"], ts, values) if raw.keys() == _BATCH_KEYS \
+                else None
             if batch is None:
                 break
             batches.append(batch)
@@ -253,7 +251,10 @@ def _decode_samples(env: dict[str, Any], body: dict[str, Any]) -> Message:
             if len({b.stream for b in batches}) == len(batches):
                 samples = _new_model(Samples, {"type": "samples", "batches": tuple(batches)})
                 return Message(envelope, samples)
-    return _validate(env, {**body, "batches": tuple(built)}, "samples")
+    # Out of the ordinary: full validation, with the arrays built, names what is wrong.
+    built = tuple({**raw, "timestamps_ns": ts, "values": values}
+                  for raw, (ts, values) in zip(raw_batches, arrays, strict=True))
+    return _validate(env, {**body, "batches": built}, "samples")
 
 
 def _validate(env: dict[str, Any], body: dict[str, Any], kind: str,

@@ -88,13 +88,18 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _set_pragma(path: Path, pragma: str) -> str:
+    """Set a pragma with plain sqlite3 (as another program would); returns the file's digest."""
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA {pragma}")
+    db.close()
+    return _digest(path)
+
+
 def test_newer_store_is_refused_and_left_alone(tmp_path: Path) -> None:
     _store_with_session(tmp_path).close()
     path = tmp_path / "vret.sqlite3"
-    with sqlite3.connect(path) as db:
-        db.execute("PRAGMA user_version=99")
-    db.close()
-    before = _digest(path)
+    before = _set_pragma(path, "user_version=99")
     with pytest.raises(StoreVersionError, match="schema version 99"):
         SessionStore(path)
     assert _digest(path) == before
@@ -134,10 +139,7 @@ def test_foreign_files_are_not_taken_for_stores(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no session store"):
         SessionStore(tmp_path / "absent.sqlite3", create=False)
     tagged = tmp_path / "tagged.sqlite3"  # another program's database, still without tables
-    with sqlite3.connect(tagged) as db:
-        db.execute("PRAGMA application_id=42")
-    db.close()
-    before = _digest(tagged)
+    before = _set_pragma(tagged, "application_id=42")
     with pytest.raises(StoreCorruptError, match="not a vret session store"):
         SessionStore(tagged)
     assert _digest(tagged) == before
