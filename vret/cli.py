@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
+from scenarios.registry import ScenarioError
 from telemetry.errors import TelemetryError
+from vr_server.engine import DisplayError
 
 DEFAULT_DATA_DIR = Path("vret-data")
 
@@ -183,6 +185,71 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` in pixels."""
+    w, sep, h = text.lower().partition("x")
+    try:
+        size = (int(w), int(h))
+    except ValueError:
+        size = (0, 0)
+    if not sep or not (16 <= size[0] <= 8192 and 16 <= size[1] <= 8192):
+        raise argparse.ArgumentTypeError(f"{text!r}: give WIDTHxHEIGHT, e.g. 1280x720")
+    return size
+
+
+def _unit(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
+    return value
+
+
+def cmd_scenario(args: argparse.Namespace) -> int:
+    """List, validate or render scenarios."""
+    from scenarios.registry import available, load
+
+    if args.action == "list":
+        for name, origin in sorted(available().items()):
+            try:
+                spec = load(name).spec
+                print(f"{name:12} {len(spec.rungs):2} rungs  {spec.title}: {spec.description}")
+            except Exception as exc:  # one broken plugin must not hide the others
+                print(f"{name:12} BROKEN ({origin}): {exc}")
+        return 0
+    if args.target is None:
+        print(f"vret scenario {args.action}: give a scenario name or file", file=sys.stderr)
+        return 2
+    cls = load(args.target)
+    spec = cls.spec
+    if args.action == "validate":
+        print(f"{spec.name}: valid; {len(spec.parameters)} parameters, {len(spec.rungs)} rungs, "
+              f"{len(spec.live_events)} live events")
+        for i, rung in enumerate(spec.rungs):
+            print(f"  {i}: {rung.label} - {rung.description}")
+        if args.json:
+            print(json.dumps(spec.as_data(), indent=2))
+        return 0
+    if args.rung is None or args.output is None:
+        print("vret scenario render: give --rung N and -o FILE.png", file=sys.stderr)
+        return 2
+    if args.rung >= len(spec.rungs):
+        print(f"vret scenario render: rung {args.rung} is out of range: {spec.name} has rungs "
+              f"0-{len(spec.rungs) - 1}", file=sys.stderr)
+        return 1
+    from vr_server.engine import DisplayConfig
+    from vr_server.preview import render, save_png
+
+    config = DisplayConfig(mode=args.display, size=args.size, shading=args.shading)
+    image = render(cls, args.rung, args.intensity, config, seed=args.seed)
+    save_png(image, args.output)
+    print(f"{spec.name} rung {args.rung} ({spec.rungs[args.rung].label}) intensity "
+          f"{args.intensity:g}: {image.shape[1]}x{image.shape[0]} -> {args.output}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo session end to end."""
     from vret.demo import run_demo
@@ -252,6 +319,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key_file", nargs="?", type=Path, help="a console's public key file")
     p.set_defaults(func=cmd_keys)
 
+    p = sub.add_parser("scenario", help="list, validate or render scenarios",
+                       description=cmd_scenario.__doc__)
+    p.add_argument("action", choices=["list", "validate", "render"])
+    p.add_argument("target", nargs="?", metavar="NAME_OR_PATH",
+                   help="a scenario name (see list) or a scenario .py file")
+    p.add_argument("--rung", type=_bounded_int(0, 10_000), help="render: rung of the hierarchy")
+    p.add_argument("--intensity", type=_unit, default=0.0,
+                   help="render: intensity within the rung, 0-1 (default 0)")
+    p.add_argument("-o", "--output", type=Path, help="render: PNG file to write")
+    p.add_argument("--display", choices=["offscreen", "stereo"], default="offscreen",
+                   help="render: mono or side-by-side stereo (default offscreen)")
+    p.add_argument("--size", type=_size, default=(1280, 720),
+                   help="render: pixels (per eye in stereo), default 1280x720")
+    p.add_argument("--shading", choices=["pbr", "basic"], default="pbr",
+                   help="render: physically based (default) or basic lighting")
+    p.add_argument("--seed", type=_bounded_int(0, 2**32 - 1), default=0, help="scene seed")
+    p.add_argument("--json", action="store_true", help="validate: also print the spec as JSON")
+    p.set_defaults(func=cmd_scenario)
+
     p = sub.add_parser("demo", help="run a demo session end to end", description=cmd_demo.__doc__)
     _add_data_dir(p)
     p.add_argument("--duration", type=_positive, default=8.0,
@@ -267,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
-    except (TelemetryError, OSError, ValueError) as exc:
+    except (TelemetryError, OSError, ValueError, ScenarioError, DisplayError) as exc:
         # What went wrong, in one line; a traceback only with --verbose.
         logging.getLogger("vret").debug("failure", exc_info=True)
         print(f"vret {args.command}: {exc}", file=sys.stderr)

@@ -1,0 +1,126 @@
+"""The stage: the exposure scenario and the safe place, loaded side by side in one engine.
+
+Both scenes are built up front, so a stop never waits for anything to load: removing the
+stimulus and showing the safe place is two visibility flips in the same frame. The stage owns
+the collaborators the scenes are given (targets, sound, the client's view) and nothing about
+the session; the frame pipeline tells it what to show.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+
+import numpy as np
+from panda3d.core import Point3, Vec3
+
+from scenarios.base import ClientView, Scenario, ScenarioContext
+from scenarios.runner import ScenarioRunner
+from scenarios.sound import SoundPlayer
+from scenarios.targets import GazeHit, TargetRegistry
+from vr_server.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+class Stage:
+    """The loaded scenario and safe place, and which of them the client sees."""
+
+    def __init__(self, engine: Engine, scenario_cls: type[Scenario],
+                 safe_cls: type[Scenario] | None, seed: int,
+                 clock: Callable[[], float] = lambda: 0.0) -> None:
+        self.engine = engine
+        self.world = engine.world
+        self.targets = TargetRegistry()
+        self.client = ClientView()
+        self.sound = SoundPlayer(engine.audio_manager, engine.head)
+        self.safe_sound = SoundPlayer(engine.audio_manager, engine.head)
+        self.scenario_cls = scenario_cls
+        # Separate seeded streams: the safe place's randomness never shifts the scenario's.
+        seeds = np.random.SeedSequence(seed).spawn(2)
+        self.runner = ScenarioRunner(scenario_cls(ScenarioContext(
+            root=engine.scene.attach_new_node(scenario_cls.spec.name), seed=seed,
+            rng=np.random.default_rng(seeds[0]), sound=self.sound, targets=self.targets,
+            client=self.client, clock=clock, loader=engine.base.loader)))
+        self.safe_runner: ScenarioRunner | None = None
+        if safe_cls is not None:
+            self.safe_runner = ScenarioRunner(safe_cls(ScenarioContext(
+                root=engine.safe.attach_new_node(safe_cls.spec.name), seed=seed,
+                rng=np.random.default_rng(seeds[1]), sound=self.safe_sound,
+                targets=TargetRegistry(), client=self.client, clock=clock,
+                loader=engine.base.loader)))
+        self.showing_safe = False
+
+    @property
+    def spec(self) -> object:
+        """The exposure scenario's spec."""
+        return self.scenario_cls.spec
+
+    def load(self) -> None:
+        """Build both scenes; the exposure scene shows its mildest level, the safe place hides."""
+        self.runner.load()
+        if self.safe_runner is not None:
+            self.safe_runner.load()
+        self.engine.safe.hide()
+        self.place_client()
+
+    def place_client(self) -> None:
+        """Put the head at the scenario's viewpoint and eye height, facing its way."""
+        spec = self.scenario_cls.spec
+        x, y, z = spec.viewpoint
+        eye = z + spec.eye_height
+        self.engine.head.set_pos_hpr(x, y, eye, spec.view_heading, spec.view_pitch, 0)
+        self.client.head = Point3(x, y, eye)
+
+    def show_safe(self, safe: bool) -> None:
+        """Swap scenes at once: stimulus gone and safe place shown in this frame (or back)."""
+        if safe == self.showing_safe:
+            return
+        self.showing_safe = safe
+        if safe:
+            self.engine.scene.hide()
+            self.sound.stop_all()
+            if self.safe_runner is not None:
+                self.engine.safe.show()
+                self.safe_runner.scenario.rung_start(self.safe_runner.rung)
+        else:
+            self.engine.safe.hide()
+            self.safe_sound.stop_all()
+            # Back from a stop: from the mildest values, ramping up to the level again.
+            self.runner.restart_mildest()
+            self.runner.scenario.rung_start(self.runner.rung)
+            self.engine.scene.show()
+
+    def set_level(self, rung: int, intensity: float) -> None:
+        """Aim the exposure at a level (reached at the scenario's declared rates)."""
+        self.runner.set_level(rung, intensity)
+
+    def update(self, dt: float) -> Mapping[str, float]:
+        """Advance whichever scene is shown by ``dt`` seconds; returns the exposure values."""
+        if self.showing_safe:
+            if self.safe_runner is not None:
+                self.safe_runner.step(dt)
+            self.safe_sound.update(self.world)
+            return self.runner.values
+        values = self.runner.step(dt)
+        self.sound.update(self.world)
+        return values
+
+    def gaze(self, origin: Point3, direction: Vec3) -> GazeHit:
+        """What the client's gaze ray hits (stimulus, avatar or elsewhere)."""
+        return self.targets.gaze(self.world, origin, direction)
+
+    def stimulus_distance(self, head: Point3) -> float | None:
+        """Metres from the head to the nearest visible stimulus."""
+        return self.targets.nearest_distance(self.world, head)
+
+    def unload(self) -> None:
+        """Remove both scenes, their roots and their sounds."""
+        for runner in (self.runner, self.safe_runner):
+            if runner is not None:
+                runner.unload()
+                runner.scenario.root.remove_node()
+        self.sound.release()
+        self.safe_sound.release()
+        self.engine.scene.show()
+        self.engine.safe.hide()
