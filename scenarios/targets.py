@@ -42,23 +42,25 @@ class TargetRegistry:
     def __init__(self) -> None:
         self._targets: list[_Target] = []
 
-    def tag(self, node: NodePath, kind: TargetKind, radius: float | None = None) -> None:
+    def tag(self, node: NodePath, kind: TargetKind, radius: float | None = None,
+            center: tuple[float, float, float] | None = None) -> None:
         """Tag ``node`` (and its subtree) as a ``kind``; its sphere follows the node as it moves.
 
-        ``radius`` defaults to half the diagonal of the subtree's tight bounds; pass one when
-        the geometry is built later or the sphere should be tighter.
+        ``radius`` defaults to half the diagonal of the subtree's tight bounds, centred on
+        them; pass one (and a ``center`` in the node's own coordinates, default its origin)
+        when the geometry is built later or the sphere should be tighter.
         """
-        center = Point3(0, 0, 0)
+        center_point = Point3(*(center or (0.0, 0.0, 0.0)))
         if radius is None:
             bounds = node.get_tight_bounds(node)
             if bounds is None:
                 raise ValueError(f"cannot tag {node.get_name()!r}: it has no geometry yet; "
                                  "pass a radius")
             low, high = bounds
-            center = Point3((low + high) * 0.5)
+            center_point = Point3((low + high) * 0.5)
             radius = (high - low).length() * 0.5
         node.set_tag(TAG, kind)
-        self._targets.append(_Target(node, kind, center, max(radius, 1e-3)))
+        self._targets.append(_Target(node, kind, center_point, max(radius, 1e-3)))
 
     def untag(self, node: NodePath) -> None:
         """Forget ``node`` (removing it from the scene does too, at the next query)."""

@@ -126,6 +126,13 @@ class Speak(CommandArgs):
     line_id: Annotated[str, Field(max_length=128)] | None = None
 
 
+class Trigger(CommandArgs):
+    """Play one of the scenario's live events (its names are in the scenario's spec)."""
+
+    name = "trigger"
+    event: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
+
+
 class ClockOffset(CommandArgs):
     """A console's clock-offset estimate, recorded in the session store for analysis."""
 
@@ -140,7 +147,7 @@ COMMANDS: dict[str, type[CommandArgs]] = {
     cls.name: cls
     for cls in (
         Stop, Pause, SafePlace, Start, Resume, End, SetLevel, AskCheckIn, MarkRupture,
-        MarkRepair, Annotate, Speak, ClockOffset,
+        MarkRepair, Annotate, Speak, Trigger, ClockOffset,
     )
 }
 CONTROL_COMMANDS: frozenset[str] = frozenset(

@@ -278,6 +278,14 @@ class AvatarUtterance(Model):
     actor: Actor = "therapist"
 
 
+class ScenarioEvent(Model):
+    """A scenario's live event was played (``spider walks toward you``)."""
+
+    kind: Literal["scenario_event"] = "scenario_event"
+    name: Label
+    actor: Actor = "therapist"
+
+
 class Alert(Model):
     """Something the therapist should notice: thresholds, lost connections, client stop."""
 
@@ -290,7 +298,7 @@ class Alert(Model):
 
 EventBody = Annotated[
     StateChange | LevelChange | CheckInAsked | CheckInAnswered | RuptureMarked | RepairMarked
-    | Annotation | AvatarUtterance | Alert,
+    | Annotation | AvatarUtterance | ScenarioEvent | Alert,
     Field(discriminator="kind"),
 ]
 
@@ -382,6 +390,9 @@ class Frame(Model):
     encoding: Literal["jpeg", "png"] = "jpeg"
     frame_number: NonNegInt
     data: bytes = Field(repr=False)
+    t_frame_ns: I64 | None = None
+    """Session time at which the frame was rendered (the envelope's time is when it was sent,
+    after encoding)."""
 
 
 Body = Annotated[

@@ -48,6 +48,10 @@ class SimulatedSensors:
             if d.nominal_rate > 0
         ]
 
+    def set_exposure(self, exposure: float) -> None:
+        """The normalised exposure level shown now (the input of the arousal model)."""
+        self.intensity = exposure
+
     @property
     def heart_rate(self) -> float:
         """Current heart rate in beats per minute."""

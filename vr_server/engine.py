@@ -110,6 +110,7 @@ class Engine:
             "notify-level-egldisplay fatal" if config.mode != "window" else "",
             "default-directnotify-level warning",
             "textures-power-2 none",
+            "print-pipe-types false",
         )))
         from direct.showbase.ShowBase import ShowBase
 

@@ -5,8 +5,10 @@ came or went, sample the input source, publish and record. Commands take effect 
 frame and their ack names that frame. An event is published and its command acknowledged only
 after the recorder has committed it to the store.
 
-This loop is the seam the Panda3D frame pipeline plugs into; until a scenario is rendered, the
-input source is :class:`telemetry.simulated.SimulatedSensors`.
+The host knows nothing of rendering. :meth:`SessionHost.run` drives it alone (a telemetry-only
+server with :class:`telemetry.simulated.SimulatedSensors`); the Panda3D application
+(:mod:`vr_server.app`) instead calls :meth:`SessionHost.step` and
+:meth:`SessionHost.publish_samples` from its frame pipeline, with its own input source.
 """
 
 from __future__ import annotations
@@ -17,14 +19,23 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from telemetry.clock import SessionClock
-from telemetry.commands import ClockOffset
+from telemetry.commands import ClockOffset, Stop
 from telemetry.connection import ConnectionInfo
 from telemetry.errors import CommandRejected
 from telemetry.recorder import RecordedEvent, Recorder
-from telemetry.schemas import NAME_RE, Alert, Event, Samples, StateChange
+from telemetry.schemas import (
+    NAME_RE,
+    Alert,
+    CheckInAsked,
+    Event,
+    SampleBatch,
+    Samples,
+    StateChange,
+    StreamDescriptor,
+)
 from telemetry.security import check_bind_allowed
 from telemetry.server import IncomingCommand, ServerConfig, ServerTransport
 from telemetry.simulated import SimulatedSensors
@@ -42,6 +53,23 @@ def new_session_id() -> str:
 def new_client_id() -> str:
     """A pseudonymous client id (never a name: session records are health data)."""
     return "c-" + secrets.token_hex(4)
+
+
+class InputSource(Protocol):
+    """Where the client's samples come from: simulated sensors, the virtual client, a headset."""
+
+    @property
+    def streams(self) -> tuple[StreamDescriptor, ...]:
+        """The streams this source produces."""
+        ...
+
+    def advance(self, t_now_ns: int) -> list[SampleBatch]:
+        """Batches of every sample due up to ``t_now_ns`` (session clock)."""
+        ...
+
+    def set_exposure(self, exposure: float) -> None:
+        """The normalised exposure level now shown (0 when the stimulus is hidden)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -65,12 +93,18 @@ class HostConfig:
     ipc_dir: Path | None = None
     console_timeout_s: float = 3.0
     """Silence from every console for this long puts an active session on safe hold."""
+    live_events: tuple[tuple[str, bool], ...] = ()
+    """The scenario's live events: ``(name, escalates)``."""
+    checkin_timeout_s: float = 60.0
+    """A check-in unanswered this long is recorded as not answered and the exposure goes on."""
+    settings: tuple[tuple[str, Any], ...] = ()
+    """Extra settings recorded with the session (display, scenario seed, ...)."""
 
 
 class SessionHost:
     """One live session: open with :meth:`start`, drive with :meth:`run`, end with :meth:`close`."""
 
-    def __init__(self, config: HostConfig) -> None:
+    def __init__(self, config: HostConfig, source: InputSource | None = None) -> None:
         self.config = config
         self.session_id = config.session_id or new_session_id()
         self.client_id = config.client_id or new_client_id()
@@ -78,8 +112,8 @@ class SessionHost:
             if not NAME_RE.fullmatch(value):
                 raise ValueError(f"{label} {value!r} must be 1-64 letters, digits, '-' or '_'")
         self.clock = SessionClock()
-        self.machine = SessionMachine(rungs=config.rungs)
-        self.sensors = SimulatedSensors(seed=config.seed)
+        self.machine = SessionMachine(rungs=config.rungs, live_events=dict(config.live_events))
+        self.source: InputSource = source or SimulatedSensors(seed=config.seed)
         self.frame = 0
         self.stop_requested = threading.Event()
         self.store_path = Path(config.data_dir) / "vret.sqlite3"
@@ -89,6 +123,7 @@ class SessionHost:
         self.store_error: Exception | None = None
         """Set when the store fails to record: nothing more can be kept, so the session is
         held safe and every command but stop, safe place and clock offsets is refused."""
+        self._checkin_asked_at: float | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -105,10 +140,10 @@ class SessionHost:
             store.create_session(self.session_id, client_id=self.client_id,
                                  scenario=cfg.scenario,
                                  settings={"rungs": cfg.rungs, "frame_rate": cfg.frame_rate,
-                                           "seed": cfg.seed})
+                                           "seed": cfg.seed, **dict(cfg.settings)})
         try:
             self.recorder = Recorder(self.store_path, self.session_id, self.clock)
-            for descriptor in self.sensors.streams:
+            for descriptor in self.source.streams:
                 self.recorder.add_stream(descriptor)
             self.transport = ServerTransport(
                 ServerConfig(session_id=self.session_id, host=cfg.host, curve=cfg.curve,
@@ -146,7 +181,7 @@ class SessionHost:
                 next_batch += self.config.batch_interval_s
                 if next_batch < now:
                     next_batch = now + self.config.batch_interval_s
-                self._sample()
+                self.publish_samples()
             if now >= next_descriptors:
                 next_descriptors = now + self.config.descriptor_interval_s
                 self._publish_descriptors()
@@ -165,8 +200,7 @@ class SessionHost:
             log.critical("session store failing (%s): holding the session safe",
                          self.store_error)
             self.machine.hold_safe()
-            transport.state = self.machine.state
-            self.sensors.intensity = self._exposure_intensity()
+            self._state_changed()
         for _ in range(256):  # bounded: a flood cannot starve the frame
             command = transport.next_command(timeout=0)
             if command is None:
@@ -175,6 +209,38 @@ class SessionHost:
         while transport.console_changes:
             change, peer, alive = transport.console_changes.popleft()
             self._console_change(change, peer, alive)
+        if (self._checkin_asked_at is not None
+                and time.monotonic() - self._checkin_asked_at > self.config.checkin_timeout_s):
+            self.answer_checkin(None)
+
+    # ---------------------------------------------------------------- the client's own actions
+
+    def client_stop(self, reason: str = "the client pressed stop") -> None:
+        """The client's stop (a key, a controller chord, or the virtual client's panic)."""
+        if self.store_error is None:
+            for event in self.machine.apply(Stop(reason=reason), actor="client"):
+                self._record(event)
+        else:
+            self.machine.hold_safe()
+        self._state_changed()
+        if self.store_error is None:
+            self._record(Alert(code="client_stop", severity="critical",
+                               message="the client pressed stop"))
+
+    def answer_checkin(self, value: float | None, latency_ms: float | None = None) -> None:
+        """The client's answer to the open check-in (``None``: not answered in time)."""
+        if self._checkin_asked_at is not None and latency_ms is None and value is not None:
+            latency_ms = (time.monotonic() - self._checkin_asked_at) * 1000
+        self._checkin_asked_at = None
+        if self.store_error is not None:
+            return
+        for event in self.machine.answer_checkin(value, latency_ms):
+            self._record(event)
+        self._state_changed()
+
+    def _state_changed(self) -> None:
+        self._transport().state = self.machine.state
+        self.source.set_exposure(self.exposure_intensity())
 
     def close(self, reason: str = "server shut down") -> None:
         """End the session record cleanly (events flushed, connection file removed)."""
@@ -220,7 +286,8 @@ class SessionHost:
                 if error is None:
                     # Acked as applied at its frame and time, now that it is on disk.
                     transport.ack(command, frame=frame, t_applied_ns=event.t_session_ns,
-                                  result={**(ack_result or {}), "seq": event.seq})
+                                  result={**(ack_result or {}), "seq": event.seq,
+                                          "t_received_ns": command.t_received_ns})
                 else:
                     transport.reject(command, "internal",
                                      f"the session store could not record it: {error}")
@@ -257,10 +324,12 @@ class SessionHost:
         except CommandRejected as exc:
             transport.reject(command, exc.code, exc.message)
             return
-        transport.state = self.machine.state
-        self.sensors.intensity = self._exposure_intensity()
+        self._state_changed()
+        if any(isinstance(e, CheckInAsked) for e in events):
+            self._checkin_asked_at = time.monotonic()
         if not events:
-            transport.ack(command, frame=self.frame, result={"state": self.machine.state})
+            transport.ack(command, frame=self.frame, result={
+                "state": self.machine.state, "t_received_ns": command.t_received_ns})
             return
         for event in events[:-1]:
             self._record(event)
@@ -272,14 +341,15 @@ class SessionHost:
                 result[key] = getattr(events[-1], key)
         self._record(events[-1], command, result)
 
-    def _exposure_intensity(self) -> float:
+    def exposure_intensity(self) -> float:
+        """The normalised exposure now shown: 0 without a stimulus, 1 at the top of the
+        hierarchy."""
         if not self.machine.stimulus_visible:
             return 0.0
         level = self.machine.level
         return min(1.0, (level.rung + level.intensity) / max(1, self.machine.rungs))
 
     def _console_change(self, change: str, peer: bytes, alive: int) -> None:
-        transport = self._transport()
         if change == "connected":
             self._record(Alert(code="console_connected", severity="info",
                                message="a console connected",
@@ -291,12 +361,12 @@ class SessionHost:
         elif change == "lost":
             for event in self.machine.console_lost():
                 self._record(event)
-            transport.state = self.machine.state
-            self.sensors.intensity = self._exposure_intensity()
+            self._state_changed()
 
-    def _sample(self) -> None:
+    def publish_samples(self) -> None:
+        """Publish and record every sample the source has due (one message per call)."""
         transport, recorder = self._transport(), self.recorder
-        batches = self.sensors.advance(self.clock.now_ns())
+        batches = self.source.advance(self.clock.now_ns())
         if not batches:
             return
         transport.publish("tel", Samples(batches=tuple(batches)))
@@ -304,7 +374,11 @@ class SessionHost:
             for batch in batches:
                 recorder.add_samples(batch)
 
+    def publish_descriptors(self) -> None:
+        """Publish every stream's descriptor (consoles that join late learn the streams)."""
+        self._publish_descriptors()
+
     def _publish_descriptors(self) -> None:
         transport = self._transport()
-        for descriptor in self.sensors.streams:
+        for descriptor in self.source.streams:
             transport.publish("meta", descriptor)

@@ -6,7 +6,7 @@ state and the command. The host appends the events to the log in order.
 
 States (``docs/telemetry-protocol.md`` and the design's lifecycle)::
 
-    ready -> baseline -> exposure (-> check_in, once check-ins are answered in VR)
+    ready -> baseline -> exposure -> check_in (ask_checkin) -> exposure (the client answers)
     baseline/exposure/check_in -> paused -> (resume) where it was
     any but ended -> safe_hold (stop, safe place, console lost) -> (resume) where it was
     any but ended -> closing -> ended
@@ -25,6 +25,7 @@ Safety rules kept here, whoever sends the command:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from telemetry import commands as c
@@ -33,10 +34,12 @@ from telemetry.schemas import (
     Alert,
     Annotation,
     AvatarUtterance,
+    CheckInAnswered,
     CheckInAsked,
     LevelChange,
     RepairMarked,
     RuptureMarked,
+    ScenarioEvent,
     SessionState,
     StateChange,
 )
@@ -58,11 +61,17 @@ class Level:
 class SessionMachine:
     """The lifecycle state, the exposure level and the rules for changing them."""
 
-    def __init__(self, rungs: int = 10) -> None:
+    def __init__(self, rungs: int = 10, live_events: Mapping[str, bool] | None = None) -> None:
         self.state: SessionState = "ready"
         self.level = Level()
         self.rungs = rungs
+        self.live_events: dict[str, bool] = dict(live_events or {})
+        """The scenario's live events and whether each escalates."""
         self.stimulus_visible = False
+        self.open_checkin: CheckInAsked | None = None
+        """The check-in waiting for the client's answer, if any."""
+        self.triggered: list[str] = []
+        """Live events applied but not yet played by the scene (the frame pipeline drains it)."""
         self._resume_to: SessionState = "exposure"
         self._checkins = 0
         self._ruptures = 0
@@ -80,8 +89,12 @@ class SessionMachine:
         return CommandRejected("not_allowed", f"{command!r} is not allowed in state "
                                               f"{self.state!r}{': ' + why if why else ''}")
 
-    def apply(self, args: c.CommandArgs) -> list[object]:
-        """Apply a command; returns the events it causes (possibly none)."""
+    def apply(self, args: c.CommandArgs, actor: str = "therapist") -> list[object]:
+        """Apply a command; returns the events it causes (possibly none).
+
+        ``actor`` is who asked: ``therapist`` for console commands, ``client`` for the client's
+        own stop in VR.
+        """
         state = self.state
         if state == "ended" and not isinstance(args, c.ClockOffset | c.Annotate):
             raise self._refuse(args.name, "the session has ended")
@@ -89,7 +102,7 @@ class SessionMachine:
             case c.Stop() | c.SafePlace():
                 if state == "safe_hold":
                     return []  # already safe: stop is idempotent, never an error
-                return [self._move("safe_hold", args.reason or args.name)]
+                return [self._move("safe_hold", args.reason or args.name, actor)]
             case c.Pause():
                 if state not in ACTIVE:
                     raise self._refuse("pause")
@@ -112,10 +125,19 @@ class SessionMachine:
                 return [self._set_level(args)]
             case c.AskCheckIn():
                 if state not in {"exposure", "baseline"}:
-                    raise self._refuse("ask_checkin")
+                    why = (f"{self.open_checkin.checkin_id} is still open"
+                           if self.open_checkin is not None else "")
+                    raise self._refuse("ask_checkin", why)
                 self._checkins += 1
-                return [CheckInAsked(checkin_id=f"checkin-{self._checkins}",
-                                     instrument=args.instrument, prompt=args.prompt)]
+                asked = CheckInAsked(checkin_id=f"checkin-{self._checkins}",
+                                     instrument=args.instrument, prompt=args.prompt)
+                self.open_checkin = asked
+                # During exposure the client rates with the stimulus still in view; a
+                # baseline rating leaves the state alone.
+                moved = [self._move("check_in", "check-in asked")] if state == "exposure" else []
+                return [*moved, asked]
+            case c.Trigger():
+                return [self._trigger(args.event)]
             case c.MarkRupture():
                 self._ruptures += 1
                 return [RuptureMarked(rupture_id=f"rupture-{self._ruptures}", marker=args.marker,
@@ -129,6 +151,32 @@ class SessionMachine:
             case c.Speak():
                 return [AvatarUtterance(text=args.text, line_id=args.line_id)]
         raise CommandRejected("unknown_command", f"{args.name!r} is not handled by this server")
+
+    def _trigger(self, name: str) -> ScenarioEvent:
+        if name not in self.live_events:
+            known = ", ".join(sorted(self.live_events)) or "none"
+            raise CommandRejected("out_of_range", f"this scenario has no live event {name!r}; "
+                                                  f"its events: {known}")
+        allowed = {"exposure", "check_in"} | (set() if self.live_events[name] else {"baseline"})
+        if self.state not in allowed:
+            raise self._refuse("trigger", f"{name!r} makes the exposure harsher"
+                               if self.live_events[name] else "the scene is not shown")
+        self.triggered.append(name)
+        return ScenarioEvent(name=name)
+
+    def answer_checkin(self, value: float | None, latency_ms: float | None) -> list[object]:
+        """The client answered the open check-in (``value`` None: no answer in time)."""
+        asked = self.open_checkin
+        if asked is None or self.state == "ended":
+            return []
+        self.open_checkin = None
+        events: list[object] = [CheckInAnswered(
+            checkin_id=asked.checkin_id, instrument=asked.instrument, value=value,
+            answered=value is not None, latency_ms=latency_ms)]
+        if self.state == "check_in":
+            reason = "check-in answered" if value is not None else "check-in not answered"
+            events.append(self._move("exposure", reason, actor="client"))
+        return events
 
     def _set_level(self, args: c.SetLevel) -> LevelChange:
         if args.rung >= self.rungs:

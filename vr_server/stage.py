@@ -62,6 +62,15 @@ class Stage:
         if self.safe_runner is not None:
             self.safe_runner.load()
         self.engine.safe.hide()
+        if self.safe_runner is not None:
+            # The safe place is built around its own viewpoint; line that up with the
+            # scenario's, so the client is in the same spot whichever scene is shown.
+            safe, here = self.safe_runner.spec, self.scenario_cls.spec
+            self.engine.safe.set_hpr(here.view_heading - safe.view_heading, 0, 0)
+            self.engine.safe.set_pos(0, 0, 0)
+            offset = self.engine.world.get_relative_vector(self.engine.safe, safe.viewpoint)
+            self.engine.safe.set_pos(here.viewpoint[0] - offset.x, here.viewpoint[1] - offset.y,
+                                     here.viewpoint[2] - offset.z)
         self.place_client()
 
     def place_client(self) -> None:

@@ -13,10 +13,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from scenarios.registry import ScenarioError
 from telemetry.errors import TelemetryError
-from vr_server.engine import DisplayError
+from vr_server.engine import DisplayError, default_display_mode
 
 DEFAULT_DATA_DIR = Path("vret-data")
 
@@ -59,6 +60,16 @@ def _positive(text: str) -> float:
     return value
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{value} must not be negative")
+    return value
+
+
 def _parse_value(text: str) -> object:
     lowered = text.lower()
     if lowered in {"true", "false"}:
@@ -77,11 +88,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run a session server until it ends, is interrupted, or --duration passes."""
     from vr_server.host import HostConfig, SessionHost
 
-    host = SessionHost(HostConfig(
+    host_config = HostConfig(
         data_dir=args.data_dir, host=args.host, curve=args.curve,
         session_id=args.session_id, client_id=args.client_id, rungs=args.rungs,
         connection_file=args.connection_file, seed=args.seed,
-    ))
+    )
+    runner: Any
+    if args.display == "none":
+        # Telemetry only: no scene, simulated sensors (protocol tests and the telemetry
+        # benchmark use this).
+        runner = SessionHost(host_config)
+        host = runner
+    else:
+        from vr_server.app import AppConfig, ServerApp
+        from vr_server.engine import DisplayConfig
+        from vr_server.mirror import MirrorConfig
+
+        runner = ServerApp(AppConfig(
+            scenario=args.scenario, safe_place=args.safe_place, host=host_config,
+            display=DisplayConfig(mode=args.display, size=args.size, shading=args.shading,
+                                  frame_rate=args.frame_rate, audio=args.audio),
+            virtual_client=args.virtual_client,
+            mirror=MirrorConfig(rate_hz=args.mirror_rate, width=args.mirror_width)))
+        host = runner.host
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         logging.getLogger("vret").info("signal %d: ending the session", signum)
@@ -89,13 +118,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    host.start()
-    print(f"session {host.session_id} serving; connection file: {host.connection_file}",
-          flush=True)
+    runner.start()
+    what = "telemetry only" if args.display == "none" else (
+        f"scenario {runner.spec.name}, {args.display} display"
+        f"{', virtual client' if runner.client is not None else ''}")
+    print(f"session {host.session_id} serving ({what}); connection file: "
+          f"{host.connection_file}", flush=True)
     try:
-        host.run(duration_s=args.duration)
+        runner.run(duration_s=args.duration)
     finally:
-        host.close()
+        runner.close()
     print(f"session {host.session_id} recorded in {host.store_path}", flush=True)
     return 0
 
@@ -264,9 +296,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("serve", help="run a session server (simulated client telemetry)",
+    p = sub.add_parser("serve", help="run a session server with a scenario",
                        description=cmd_serve.__doc__)
     _add_data_dir(p)
+    p.add_argument("--scenario", default="heights",
+                   help="scenario name or .py file (default heights; see `vret scenario list`)")
+    p.add_argument("--safe-place", default="safe_place",
+                   help="the calm scene shown on stop and breaks (default safe_place)")
+    p.add_argument("--display", choices=["offscreen", "window", "stereo", "none"],
+                   default=default_display_mode(),
+                   help="offscreen (default without a screen), window (default with one), "
+                        "stereo (side by side), or none (telemetry only, simulated sensors)")
+    p.add_argument("--size", type=_size, default=(1280, 720),
+                   help="pixels of the client's view, per eye in stereo (default 1280x720)")
+    p.add_argument("--shading", choices=["pbr", "basic"], default="pbr",
+                   help="physically based (default) or basic lighting")
+    p.add_argument("--frame-rate", type=_positive, default=90.0, help="frames per second (90)")
+    p.add_argument("--virtual-client", dest="virtual_client", action="store_true",
+                   default=None, help="simulate the client (default: when no real input: "
+                                      "every display but window)")
+    p.add_argument("--no-virtual-client", dest="virtual_client", action="store_false",
+                   help="never simulate the client (a person at the window, or a fixed view)")
+    p.add_argument("--mirror-rate", type=_non_negative, default=10.0,
+                   help="mirror-view frames per second for the console (default 10; 0: off)")
+    p.add_argument("--mirror-width", type=_bounded_int(16, 4096), default=480,
+                   help="width of the mirror view in pixels (default 480)")
+    p.add_argument("--audio", action="store_true",
+                   help="play the scene's sound on this machine's audio device")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1; anything else needs --curve)")
     p.add_argument("--curve", action="store_true",
@@ -276,7 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client-id", type=_name,
                    help="pseudonymous client id (default: generated)")
     p.add_argument("--rungs", type=_bounded_int(1, 10_000), default=10,
-                   help="rungs of the hierarchy (default 10)")
+                   help="with --display none: rungs of the hierarchy (default 10; otherwise "
+                        "the scenario's)")
     p.add_argument("--connection-file", type=Path,
                    help="where to write the connection file "
                         "(default: DATA_DIR/connections/SESSION.json)")

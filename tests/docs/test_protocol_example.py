@@ -30,7 +30,8 @@ def test_the_documented_console_works(tmp_path: Path) -> None:
     script.write_text(_example(), encoding="utf-8")
     conn = tmp_path / "conn.json"
     server = subprocess.Popen(
-        [sys.executable, "-m", "vret", "serve", "--data-dir", str(tmp_path / "data"),
+        [sys.executable, "-m", "vret", "serve", "--display", "none",
+         "--data-dir", str(tmp_path / "data"),
          "--connection-file", str(conn), "--duration", "30"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

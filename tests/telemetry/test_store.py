@@ -183,7 +183,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_event(tmp_path: Path) -> None:
     """Kill the server with SIGKILL while commands and samples stream; reopen the store."""
     connection_file = tmp_path / "conn.json"
     server = subprocess.Popen(
-        [sys.executable, "-m", "vret", "serve", "--data-dir", str(tmp_path),
+        [sys.executable, "-m", "vret", "serve", "--display", "none", "--data-dir", str(tmp_path),
          "--session-id", "s-kill", "--connection-file", str(connection_file)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

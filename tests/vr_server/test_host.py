@@ -56,18 +56,19 @@ def test_commands_change_the_session_and_are_recorded_in_order(host: SessionHost
             assert level.frame is not None and stop.frame is not None and stop.frame > level.frame
         events: list[Event] = []
         deadline = time.monotonic() + 3
-        while len(events) < 5 and time.monotonic() < deadline:
+        while len(events) < 6 and time.monotonic() < deadline:
             events += [m.body for _, m in subscriber.recv_many(50)
                        if isinstance(m.body, Event)]
     finally:
         subscriber.close()
     with SessionStore.in_dir(host.config.data_dir) as store:
         logged = [e.body.kind for e in store.events("s-test")]
-        assert logged.count("state_change") == 3 and "level_change" in logged
+        # start, start, check-in asked (exposure -> check_in), stop
+        assert logged.count("state_change") == 4 and "level_change" in logged
         seqs = [e.seq for e in store.events("s-test")]
         assert seqs == list(range(len(seqs)))
-    assert [e.event.kind for e in events][-3:] == ["level_change", "checkin_asked",
-                                                   "state_change"]
+    assert [e.event.kind for e in events][-4:] == ["level_change", "state_change",
+                                                   "checkin_asked", "state_change"]
     assert level.t_applied_ns <= stop.t_applied_ns
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,18 +51,24 @@ class Run:
 
 def observe(exposure: float, looking_at: str = "stimulus", distance: float | None = None,
             avatar: bool = True) -> SceneObservation:
+    """The test scene: a stimulus 1.5 m ahead at 1 m height, the avatar ahead to the right."""
     return SceneObservation(
         viewpoint=(0.0, 0.0, 0.0), view_heading=0.0, stimulus_positions=(STIMULUS,),
         avatar_position=AVATAR if avatar else None, exposure=exposure, looking_at=looking_at,
         stimulus_distance_m=distance)
 
 
+def constant(obs: SceneObservation) -> Callable[[float], SceneObservation]:
+    """A scene that does not change."""
+    return lambda t: obs
+
+
 def simulate(client: VirtualClient, until_s: float, scene: Callable[[float], SceneObservation],
              fps: float = 20.0, advance_every_s: float | None = 0.1, start_s: float = 0.0,
-             feedback: bool = False, run: Run | None = None) -> Run:
+             feedback: bool = False) -> Run:
     """Run frames from ``start_s`` to ``until_s``; with ``feedback`` the observation's
     ``looking_at`` is the previous pose's ``intends`` (a renderer that always hits)."""
-    run = run if run is not None else Run()
+    run = Run()
     dt = 1.0 / fps
     next_advance = start_s
     looking = "elsewhere"
@@ -132,7 +139,7 @@ def test_samples_do_not_depend_on_how_often_advance_is_called() -> None:
 def test_sample_clocks_are_exact_and_dtypes_follow_the_descriptors() -> None:
     client = VirtualClient(VirtualClientParams(seed=1))
     assert client.streams == (ECG, EDA, HEART_RATE)
-    run = simulate(client, 10.0, lambda t: observe(0.5), advance_every_s=0.07)
+    run = simulate(client, 10.0, constant(observe(0.5)), advance_every_s=0.07)
     for descriptor in client.streams:
         ts, _ = run.stream(descriptor.name)
         period = round(1e9 / descriptor.nominal_rate)
@@ -147,7 +154,7 @@ def test_sample_clocks_are_exact_and_dtypes_follow_the_descriptors() -> None:
 
 def test_a_client_created_mid_session_starts_at_rest_where_it_is_first_called() -> None:
     client = VirtualClient(VirtualClientParams(seed=2))
-    run = simulate(client, 102.0, lambda t: observe(0.0), start_s=100.0)
+    run = simulate(client, 102.0, constant(observe(0.0)), start_s=100.0)
     ts, eda = run.stream("eda")
     assert ts[0] == 100_000_000_000
     assert run.arousal[0] == BASE
@@ -162,7 +169,7 @@ NO_HABITUATION = VirtualClientParams(habituation_rate=0.0, scr_rate_per_min=0.0)
 
 def test_sensitivity_zero_keeps_arousal_at_baseline() -> None:
     client = VirtualClient(VirtualClientParams(sensitivity=0.0))
-    run = simulate(client, 60.0, lambda t: observe(1.0, distance=0.0))
+    run = simulate(client, 60.0, constant(observe(1.0, distance=0.0)))
     assert max(abs(a - BASE) for a in run.arousal) < 1e-12
     _, hr = run.stream("heart_rate")
     assert abs(float(hr.mean()) - 70.0) < 3.0
@@ -186,7 +193,7 @@ def test_arousal_rises_as_the_stimulus_comes_closer() -> None:
     levels = []
     for distance in (6.0, 2.0, 0.5, 0.0):
         client = VirtualClient(NO_HABITUATION)
-        run = simulate(client, 60.0, lambda t, d=distance: observe(1.0, distance=d))
+        run = simulate(client, 60.0, constant(observe(1.0, distance=distance)))
         levels.append(run.arousal[-1])
         assert levels[-1] == pytest.approx(steady(2.0 / (2.0 + distance)), abs=2e-3)
     assert levels == sorted(levels)
@@ -194,7 +201,7 @@ def test_arousal_rises_as_the_stimulus_comes_closer() -> None:
 
 def test_without_a_distance_the_eyes_to_the_nearest_stimulus_set_the_proximity() -> None:
     client = VirtualClient(NO_HABITUATION)
-    run = simulate(client, 60.0, lambda t: observe(1.0))
+    run = simulate(client, 60.0, constant(observe(1.0)))
     eyes = run.poses[-1].head_pos
     distance = math.dist(eyes, STIMULUS)
     assert 1.62 < distance < 1.65  # eyes at 1.65 m, stimulus 1.5 m ahead at 1 m (+ sway)
@@ -203,7 +210,7 @@ def test_without_a_distance_the_eyes_to_the_nearest_stimulus_set_the_proximity()
 
 def test_looking_away_lowers_the_threat_by_the_unattended_weight() -> None:
     client = VirtualClient(NO_HABITUATION)
-    run = simulate(client, 80.0, lambda t: observe(1.0, looking_at="avatar", distance=0.0))
+    run = simulate(client, 80.0, constant(observe(1.0, looking_at="avatar", distance=0.0)))
     assert run.arousal[-1] == pytest.approx(steady(0.6), abs=2e-3)
 
 
@@ -211,13 +218,15 @@ def test_habituation_lowers_arousal_over_minutes_of_constant_exposure() -> None:
     def run(rate: float) -> Run:
         params = VirtualClientParams(habituation_rate=rate, scr_rate_per_min=0.0)
         return simulate(VirtualClient(params), 600.0,
-                        lambda t: observe(1.0, distance=0.0), fps=5.0, advance_every_s=None)
+                        constant(observe(1.0, distance=0.0)), fps=5.0, advance_every_s=None)
 
     habituating, fixed = run(0.01), run(0.0)
     peak = max(habituating.arousal)
     assert 0.6 < peak < steady(1.0)
-    # Threat 1: h = 1 - exp(-0.01 t), so 95 % after 5 minutes.
-    assert habituating.habituation[-1] == pytest.approx(1 - math.exp(-6.0), abs=0.01)
+    # Threat 1: h = 1 - exp(-0.01 t), 95 % after 5 minutes, 99.8 % after 10.
+    h_at_300 = habituating.habituation[int(np.searchsorted(habituating.t, 300.0))]
+    assert h_at_300 == pytest.approx(1 - math.exp(-3.0), abs=0.005)
+    assert habituating.habituation[-1] == pytest.approx(1 - math.exp(-6.0), abs=0.001)
     assert habituating.at(300.0) < BASE + 0.5 * (peak - BASE)
     assert habituating.arousal[-1] < BASE + 0.05
     assert np.all(np.diff(habituating.habituation) >= 0)
@@ -244,7 +253,7 @@ def test_arousal_returns_to_baseline_and_habituation_recovers_slowly_after_remov
 # Gaze and head
 
 def _stimulus_fraction(params: VirtualClientParams) -> tuple[float, Run]:
-    run = simulate(VirtualClient(params), 120.0, lambda t: observe(1.0, distance=0.3),
+    run = simulate(VirtualClient(params), 120.0, constant(observe(1.0, distance=0.3)),
                    fps=30.0, advance_every_s=None, feedback=True)
     settled = [p.intends for t, p in zip(run.t, run.poses, strict=True) if t >= 30.0]
     return settled.count("stimulus") / len(settled), run
@@ -256,7 +265,7 @@ def test_gaze_turns_away_from_the_stimulus_at_high_arousal() -> None:
         VirtualClientParams(seed=5, sensitivity=5.0, habituation_rate=0.0))
     assert max(calm_run.arousal) == BASE
     assert min(afraid_run.arousal[900:]) > 0.9
-    assert calm > 0.6
+    assert calm > 0.55
     assert afraid < 0.15
     # Avoidance goes to the avatar and elsewhere, both used.
     late = [p.intends for p in afraid_run.poses[900:]]
@@ -264,35 +273,57 @@ def test_gaze_turns_away_from_the_stimulus_at_high_arousal() -> None:
     assert late.count("elsewhere") > 0.2 * len(late)
 
 
-def test_gaze_points_at_what_it_intends_and_the_head_follows() -> None:
+def test_gaze_points_at_what_it_intends() -> None:
     run = simulate(VirtualClient(VirtualClientParams(seed=8, sensitivity=0.0)), 60.0,
-                   lambda t: observe(1.0), fps=60.0, advance_every_s=None, feedback=True)
-    errors = {"stimulus": [], "avatar": []}  # type: dict[str, list[float]]
-    head_errors = []
+                   constant(observe(1.0)), fps=60.0, advance_every_s=None, feedback=True)
+    errors: dict[str, list[float]] = {"stimulus": [], "avatar": []}
     for previous, pose in zip(run.poses, run.poses[1:], strict=False):
+        assert math.isclose(math.hypot(*pose.gaze_dir), 1.0, rel_tol=1e-9)
+        assert pose.gaze_origin == pose.head_pos
         if pose.intends not in errors or previous.intends != pose.intends:
-            continue  # mid-saccade frames are not fixations
-        target = STIMULUS if pose.intends == "stimulus" else AVATAR
-        to_target = np.subtract(target, pose.gaze_origin)
+            continue  # not a fixation (or its first frame, mid-saccade)
+        to_target = np.subtract(STIMULUS if pose.intends == "stimulus" else AVATAR,
+                                pose.gaze_origin)
         cosine = np.dot(to_target, pose.gaze_dir) / np.linalg.norm(to_target)
         errors[pose.intends].append(math.degrees(math.acos(min(1.0, cosine))))
-        assert math.isclose(float(np.linalg.norm(pose.gaze_dir)), 1.0, rel_tol=1e-9)
-        assert pose.gaze_origin == pose.head_pos
-        if pose.intends == "stimulus":
-            head_h = pose.head_hpr[0]
-            head_errors.append(abs(head_h - direction_to_hp(*to_target)[0]))
     for name, angles in errors.items():
-        assert len(angles) > 300, name
-        # Fixation offset (sd 1.5 deg per axis) and drift: mostly within a few degrees.
-        assert float(np.median(angles)) < 3.0, name
-    # The head turns most of the way (the stimulus is straight ahead: little to turn).
-    assert float(np.median(head_errors)) < 3.0
-    # And the head is where a standing person's eyes are.
+        assert len(angles) > 100, name
+        # Fixation offset (sd 1.5 deg per axis) and drift: within a few degrees. The stimulus
+        # and the avatar are 40 degrees apart, so this tells the two targets apart.
+        assert float(np.median(angles)) < 4.0, name
+    # The eyes are where a standing person's are.
     assert all(abs(p.head_pos[2] - 1.65) < 0.01 for p in run.poses)
 
 
+def test_the_head_follows_the_gaze_most_of_the_way() -> None:
+    # A stimulus 60 degrees to the left (heading +60): the head turns 0.85 of that, the eyes
+    # the rest, and it takes the head a few tenths of a second to get there.
+    side = (-1.5 * math.sin(math.radians(60)), 1.5 * math.cos(math.radians(60)), 1.0)
+    scene = replace(observe(1.0), stimulus_positions=(side,))
+    run = simulate(VirtualClient(VirtualClientParams(seed=3, sensitivity=0.0)), 60.0,
+                   constant(scene), fps=60.0, advance_every_s=None, feedback=True)
+    settled, since = [], 0
+    for pose in run.poses:
+        since = since + 1 if pose.intends == "stimulus" else 0
+        if since > 90:  # 1.5 s into a fixation
+            settled.append(pose.head_hpr[0])
+            assert abs(direction_to_hp(*pose.gaze_dir)[0] - 60.0) < 6.0
+    assert len(settled) > 300
+    assert float(np.median(settled)) == pytest.approx(0.85 * 60.0, abs=2.5)
+
+
+def test_no_looks_at_a_hidden_stimulus_or_a_missing_avatar() -> None:
+    run = simulate(VirtualClient(VirtualClientParams(seed=2)), 30.0,
+                   lambda t: observe(0.0 if t < 15.0 else 1.0, avatar=False), fps=30.0,
+                   advance_every_s=None, feedback=True)
+    before = {p.intends for t, p in zip(run.t, run.poses, strict=True) if t < 15.0}
+    after = {p.intends for t, p in zip(run.t, run.poses, strict=True) if t >= 15.0}
+    assert before == {"elsewhere"}
+    assert after == {"stimulus", "elsewhere"}
+
+
 def test_seated_client_has_lower_eyes() -> None:
-    run = simulate(VirtualClient(VirtualClientParams(seated=True)), 5.0, lambda t: observe(0.0))
+    run = simulate(VirtualClient(VirtualClientParams(seated=True)), 5.0, constant(observe(0.0)))
     heights = [p.head_pos[2] for p in run.poses]
     assert all(abs(h - 1.2) < 0.01 for h in heights)
     assert max(heights) - min(heights) > 1e-4  # it sways
@@ -337,7 +368,7 @@ def _r_peak_times(ts: np.ndarray, ecg: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("exposure", [0.0, 1.0])
 def test_heart_rate_from_ecg_r_peaks_matches_the_reported_heart_rate(exposure: float) -> None:
     client = VirtualClient(VirtualClientParams(seed=6, habituation_rate=0.0))
-    run = simulate(client, 90.0, lambda t: observe(exposure, distance=0.0), fps=10.0,
+    run = simulate(client, 90.0, constant(observe(exposure, distance=0.0)), fps=10.0,
                    advance_every_s=0.5)
     ts, ecg = run.stream("ecg")
     hr_ts, hr = run.stream("heart_rate")
@@ -347,7 +378,7 @@ def test_heart_rate_from_ecg_r_peaks_matches_the_reported_heart_rate(exposure: f
     from_ecg = 60.0 / intervals
     reported = np.interp(peaks[1:], hr_ts * 1e-9, hr)
     assert len(peaks) > 25
-    assert abs(float(from_ecg.mean()) - float(reported.mean())) < 2.0
+    assert abs(float(from_ecg.mean()) - float(reported.mean())) < 1.0
     assert float(np.max(np.abs(from_ecg - reported))) < 5.0
     a_rel = (run.arousal[-1] - BASE) / (1 - BASE)
     assert float(from_ecg.mean()) == pytest.approx(70.0 + 45.0 * a_rel, abs=4.0)
@@ -371,14 +402,15 @@ def test_more_skin_conductance_responses_at_high_arousal() -> None:
     counts = {}
     for exposure in (0.0, 1.0):
         params = VirtualClientParams(seed=9, habituation_rate=0.0)
-        run = simulate(VirtualClient(params), 240.0, lambda t, e=exposure: observe(e, distance=0),
+        run = simulate(VirtualClient(params), 420.0, constant(observe(exposure, distance=0)),
                        fps=5.0, advance_every_s=1.0)
         ts, eda = run.stream("eda")
         counts[exposure] = _scr_count(eda[ts >= 60_000_000_000])
-    # Expected 8 per minute times arousal over 3 minutes: about 3.6 at rest, 23 at arousal 0.85.
-    assert counts[0.0] <= 8
-    assert counts[1.0] >= 12
-    assert counts[1.0] > 2 * counts[0.0]
+    # Poisson, 8 per minute times arousal, over 6 settled minutes: 7 expected at rest
+    # (arousal 0.15), 48 at arousal 1 (of which the detector merges some that overlap).
+    assert counts[0.0] <= 15
+    assert counts[1.0] >= 25
+    assert counts[1.0] > 2.5 * counts[0.0]
 
 
 def test_a_step_up_in_threat_evokes_a_phasic_response() -> None:
@@ -393,7 +425,7 @@ def test_a_step_up_in_threat_evokes_a_phasic_response() -> None:
     peak = int(np.argmax(eda))
     assert 11.8 < t[peak] < 12.8
     assert float(eda[peak]) - 2.0 == pytest.approx(1.0, abs=0.05)
-    assert float(np.max(np.abs(eda[t > 29.0] - 2.0 - 0.04))) < 0.05  # decayed (4 s)
+    assert float(np.max(np.abs(eda[t > 29.0] - 2.0))) < 0.05  # decayed (4 s time constant)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,7 +435,7 @@ def test_suds_follows_arousal_in_steps_of_five() -> None:
     means = []
     for exposure in (0.0, 0.3, 0.6, 1.0):
         client = VirtualClient(replace(NO_HABITUATION, seed=4))
-        run = simulate(client, 60.0, lambda t, e=exposure: observe(e, distance=0.0),
+        run = simulate(client, 60.0, constant(observe(exposure, distance=0.0)),
                        advance_every_s=None)
         answers = [client.answer_checkin("suds", 60.0) for _ in range(40)]
         values = [a.value for a in answers if a is not None]
@@ -421,7 +453,7 @@ def test_expectancy_delays_and_unknown_instruments() -> None:
     calm = VirtualClient(VirtualClientParams(sensitivity=0.0, seed=1))
     fearful = VirtualClient(VirtualClientParams(sensitivity=1.0, seed=1))
     for client in (calm, fearful):
-        simulate(client, 30.0, lambda t: observe(1.0, distance=0.0), advance_every_s=None)
+        simulate(client, 30.0, constant(observe(1.0, distance=0.0)), advance_every_s=None)
     calm_answers = [calm.answer_checkin("expectancy", 30.0) for _ in range(40)]
     fearful_answers = [fearful.answer_checkin("Expectancy", 30.0) for _ in range(40)]
     assert all(isinstance(a, CheckInAnswer) for a in calm_answers + fearful_answers)
@@ -454,8 +486,9 @@ def test_wants_stop_above_the_panic_threshold_then_waits_out_the_refractory_peri
         if panicky.wants_stop():
             assert panicky.arousal > 0.5
             stops.append(t)
-    # Arousal crosses 0.5 at 6 ln(0.85 / 0.35) = 5.3 s and stays above: one request every 20 s.
-    assert stops[0] == pytest.approx(5.4, abs=0.3)
+    # a = 1 - 0.85 exp(-t / 6) crosses 0.5 at 6 ln(1.7) = 3.2 s and stays above: one request
+    # then, and one every 20 s after it.
+    assert stops[0] == pytest.approx(3.2, abs=0.1)
     assert np.diff(stops) == pytest.approx([20.0, 20.0], abs=dt)
 
 
@@ -489,3 +522,12 @@ def test_seated_must_be_a_bool_and_eye_height_defaults_follow_it() -> None:
     assert VirtualClientParams().resolved_eye_height_m == 1.65
     assert VirtualClientParams(seated=True).resolved_eye_height_m == 1.2
     assert VirtualClientParams(seated=True, eye_height_m=1.1).resolved_eye_height_m == 1.1
+
+
+def test_the_documented_parameter_table_matches_the_defaults() -> None:
+    doc = Path(__file__).resolve().parents[2] / "docs" / "virtual-client.md"
+    section = doc.read_text(encoding="utf-8").split("## Parameters", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|", section, re.M)
+    documented = {name: default.strip() for name, default in rows}
+    defaults = {f.name: repr(f.default) for f in fields(VirtualClientParams)}
+    assert documented == defaults

@@ -44,7 +44,8 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
 def test_serve_send_and_read_back(tmp_path: Path) -> None:
     conn = tmp_path / "conn.json"
     server = subprocess.Popen(
-        [sys.executable, "-m", "vret", "serve", "--session-id", "s-cli", "--connection-file",
+        [sys.executable, "-m", "vret", "serve", "--display", "none", "--session-id", "s-cli",
+         "--connection-file",
          str(conn), "--duration", "30"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -86,7 +87,8 @@ def test_missing_store_and_connection_file_are_clear_errors(tmp_path: Path) -> N
 
 
 def test_non_loopback_without_curve_is_refused_from_the_command_line(tmp_path: Path) -> None:
-    result = vret("serve", "--host", "0.0.0.0", "--duration", "1", cwd=tmp_path)
+    result = vret("serve", "--display", "none", "--host", "0.0.0.0", "--duration", "1",
+                  cwd=tmp_path)
     assert result.returncode == 1
     assert "refusing to bind" in result.stderr and "--curve" in result.stderr
     assert not (tmp_path / "vret-data" / "vret.sqlite3").exists()  # refused before recording
@@ -95,7 +97,7 @@ def test_non_loopback_without_curve_is_refused_from_the_command_line(tmp_path: P
 def test_a_server_that_fails_to_start_ends_its_record(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
-    result = vret("serve", "--session-id", "s-broken", "--connection-file",
+    result = vret("serve", "--display", "none", "--session-id", "s-broken", "--connection-file",
                   str(blocker / "conn.json"), cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     listed = vret("sessions", cwd=tmp_path).stdout

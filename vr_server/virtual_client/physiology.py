@@ -131,10 +131,8 @@ class Physiology:
         self._walk_sd = HR_WALK_BPM * math.sqrt(1 - self._walk_decay**2)
         self._scr_rate_s = params.scr_rate_per_min / 60.0
 
-        # Inputs, held from one set_input to the next.
-        self._exposure = 0.0
-        self._proximity = 1.0
-        self._attention = 1.0
+        # Inputs, held from one set_input to the next: the threat, and the stimulus drive
+        # (threat without attention) that evokes skin-conductance responses.
         self._threat = 0.0
         self._drive = 0.0
 
@@ -148,6 +146,8 @@ class Physiology:
         self._walk = 0.0
         self._hazard = 0.0
         self._hazard_next = float(self._scr_rng.exponential())
+        # ECG phase in beats, never wrapped: float64 keeps sub-microsecond resolution for
+        # years of beats, and the pqrst shape takes the fractional part itself.
         self._phase = 0.0
         self._hr = self._heart_rate(0.0)
         self._noise = self._step_rng.standard_normal(_NOISE_BLOCK)
@@ -200,12 +200,10 @@ class Physiology:
     def set_input(self, t_ns: int, exposure: float, proximity: float, attention: float) -> None:
         """Hold new inputs from ``t_ns`` on (each factor 0-1; see the module docstring)."""
         self.integrate_to(t_ns)
-        self._exposure = min(1.0, max(0.0, exposure))
-        self._proximity = min(1.0, max(0.0, proximity))
-        self._attention = min(1.0, max(0.0, attention))
-        self._drive = min(1.0, self.params.sensitivity * self._exposure * self._proximity)
-        self._threat = min(
-            1.0, self.params.sensitivity * self._exposure * self._proximity * self._attention)
+        drive = self.params.sensitivity * min(1.0, max(0.0, exposure)) * min(
+            1.0, max(0.0, proximity))
+        self._drive = min(1.0, drive)
+        self._threat = min(1.0, drive * min(1.0, max(0.0, attention)))
 
     def integrate_to(self, t_ns: int) -> None:
         """Run every grid step that ends at or before ``t_ns``."""

@@ -1,0 +1,359 @@
+"""The VR server application: Panda3D wiring only.
+
+It joins the parts and registers the frame pipeline (:mod:`vr_server.frame`):
+
+* :class:`~vr_server.host.SessionHost`: transport, state machine and recorder (the authority);
+* :class:`~vr_server.stage.Stage`: the exposure scenario and the safe place;
+* the client: the virtual client (simulated wearer), the window's mouse and keys, or a fixed
+  head at the viewpoint;
+* :class:`~vr_server.frame_samples.FrameSource`: per-frame telemetry;
+* :class:`~vr_server.mirror.MirrorEncoder`: the console's view of what the client sees.
+
+Which scene is shown follows the session state, every frame: the exposure scenario during
+``exposure`` and ``check_in`` (and frozen while ``paused``), the safe place in every other state.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from panda3d.core import GraphicsOutput, Point3, Texture, Vec3
+
+from avatar.standin import AvatarStandIn
+from scenarios.base import Scenario
+from scenarios.registry import load as load_scenario
+from scenarios.targets import LOOK_CODES
+from telemetry.schemas import Frame
+from vr_server.engine import DisplayConfig, Engine, current
+from vr_server.frame import FramePipeline
+from vr_server.frame_samples import FrameSource
+from vr_server.host import HostConfig, SessionHost
+from vr_server.mirror import MirrorConfig, MirrorEncoder
+from vr_server.stage import Stage
+from vr_server.virtual_client import SceneObservation, VirtualClient, VirtualClientParams
+
+log = logging.getLogger(__name__)
+
+SHOWN_STATES = frozenset({"exposure", "check_in", "paused"})
+"""States in which the exposure scene is on screen (frozen while paused)."""
+LIVE_STATES = frozenset({"exposure", "check_in"})
+"""States in which the exposure scene moves."""
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Everything the server application needs; every default is defined here, once."""
+
+    scenario: str = "heights"
+    safe_place: str = "safe_place"
+    host: HostConfig = field(default_factory=HostConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
+    virtual_client: bool | None = None
+    """Simulate the client. ``None``: whenever no real input is attached (every mode but
+    ``window``)."""
+    client: VirtualClientParams = field(default_factory=VirtualClientParams)
+    mirror: MirrorConfig = field(default_factory=MirrorConfig)
+    stats_interval_s: float = 1.0
+
+
+class ServerApp:
+    """One session served with a rendered scene: :meth:`start`, :meth:`run`, :meth:`close`."""
+
+    def __init__(self, config: AppConfig, engine: Engine | None = None) -> None:
+        self.config = config
+        scenario_cls: type[Scenario] = load_scenario(config.scenario)
+        safe_cls: type[Scenario] = load_scenario(config.safe_place)
+        spec = scenario_cls.spec
+        self.spec = spec
+        display = config.display
+        host_config = replace(
+            config.host, scenario=spec.name, rungs=len(spec.rungs), frame_rate=display.frame_rate,
+            live_events=tuple((e.name, e.escalates) for e in spec.live_events),
+            settings=(("display", display.mode), ("size", list(display.size)),
+                      ("shading", display.shading), ("safe_place", safe_cls.spec.name),
+                      ("virtual_client", self._wants_virtual_client())))
+        self.engine = engine or current(display)
+        self.client: VirtualClient | None = None
+        if self._wants_virtual_client():
+            self.client = VirtualClient(replace(config.client, seed=config.host.seed,
+                                                eye_height_m=spec.eye_height))
+        self.source = FrameSource(spec, display.frame_rate, self.client)
+        self.host = SessionHost(host_config, source=self.source)
+        self.stage = Stage(self.engine, scenario_cls, safe_cls, config.host.seed,
+                           clock=lambda: self.host.clock.now_ns() * 1e-9)
+        self.avatar = AvatarStandIn(self.engine.shared, self.stage.targets)
+        self.mirror = MirrorEncoder(config.mirror, self._publish_frame)
+        self.pipeline: FramePipeline | None = None
+        self.window_input: Any = None
+        self.frame_times: list[float] = []
+        self.work_times: list[float] = []
+        # Per-frame state, kept between tasks of one frame.
+        self._level = (-1, -1.0)
+        self._last_frame_t: float | None = None
+        self._frame_t_ns = 0
+        self._dt = 0.0
+        self._looking_at = "elsewhere"
+        self._gaze_hit = math.inf
+        self._distance: float | None = None
+        self._head = Point3(0, 0, spec.eye_height)
+        self._gaze_dir = Vec3(0, 1, 0)
+        self._last_exposure = 0.0
+        self._answer_due: tuple[float, float, str] | None = None
+        self._next_mirror = 0.0
+        self._mirror_wanted = False
+        self._mirror_tex: Texture | None = None
+        self._next_stats = 0.0
+        self._next_batch = 0.0
+        self._next_descriptors = 0.0
+
+    def _wants_virtual_client(self) -> bool:
+        if self.config.virtual_client is not None:
+            return self.config.virtual_client
+        return self.config.display.mode != "window"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Build the scenes, open the session and register the frame pipeline."""
+        self.stage.load()
+        self.avatar.load(self.spec.viewpoint, self.spec.view_heading)
+        self.host.start()
+        self._setup_mirror_copy()
+        self.mirror.start()
+        if self.config.display.mode == "window" and self.client is None:
+            from vr_server.window_input import WindowInput
+
+            self.window_input = WindowInput(self.engine, self.host, self.stage)
+        self.pipeline = FramePipeline(self.engine.task_mgr, {
+            "commands": self._commands, "input": self._input, "scene": self._scene,
+            "gaze": self._gaze, "telemetry": self._telemetry,
+            "mirror_request": self._mirror_request, "mirror": self._mirror,
+        })
+        now = time.monotonic()
+        self._next_batch = now
+        self._next_stats = now + self.config.stats_interval_s
+        self._next_descriptors = now + self.host.config.descriptor_interval_s
+
+    def run(self, duration_s: float | None = None) -> None:
+        """Run frames until the session ends, ``host.stop_requested`` is set, or ``duration_s``.
+
+        Panda3D's clock paces the loop at the display's frame rate.
+        """
+        started = time.monotonic()
+        while not self.host.stop_requested.is_set() and self.host.machine.state != "ended":
+            if duration_s is not None and time.monotonic() - started >= duration_s:
+                break
+            self.engine.step()
+
+    def close(self, reason: str = "server shut down") -> None:
+        """End the session record, stop the threads and remove the scenes."""
+        if self.pipeline is not None:
+            self.pipeline.remove()
+            self.pipeline = None
+        if self.window_input is not None:
+            self.window_input.close()
+        self.mirror.close()
+        self.host.close(reason=reason)
+        self.avatar.unload()
+        self.stage.unload()
+        if self._mirror_tex is not None:
+            self._mirror_output().clear_render_textures()
+
+    # ------------------------------------------------------------------ frame tasks
+
+    def _commands(self) -> None:
+        now = time.monotonic()
+        self._dt = 0.0 if self._last_frame_t is None else now - self._last_frame_t
+        if self._last_frame_t is not None:
+            self.frame_times.append(self._dt)
+        self._last_frame_t = now
+        host = self.host
+        # Per-frame samples carry the frame's start: the moment its commands were applied.
+        self._frame_t_ns = host.clock.now_ns()
+        host.step()
+        machine = host.machine
+        if machine.state == "ended":
+            host.stop_requested.set()
+        self.stage.show_safe(machine.state not in SHOWN_STATES)
+        level = (machine.level.rung, machine.level.intensity)
+        if level != self._level:
+            self._level = level
+            self.stage.set_level(*level)
+        while machine.triggered:
+            name = machine.triggered.pop(0)
+            if machine.state in LIVE_STATES:
+                self.stage.runner.scenario.event(name)
+
+    def _input(self) -> None:
+        t_s = self.host.clock.now_ns() * 1e-9
+        if self.client is not None:
+            state = self.host.machine.state
+            if state in LIVE_STATES:
+                self._last_exposure = self.source.exposure
+            elif state not in SHOWN_STATES:
+                self._last_exposure = 0.0
+            spec = self.spec
+            observation = SceneObservation(
+                viewpoint=spec.viewpoint, view_heading=spec.view_heading,
+                stimulus_positions=tuple(
+                    (p.x, p.y, p.z) for p in self.stage.targets.positions(
+                        self.engine.world, "stimulus")),
+                avatar_position=self.avatar.face_position(self.engine.world),
+                exposure=self._last_exposure, looking_at=self._looking_at,
+                stimulus_distance_m=self._distance)
+            pose = self.client.update(t_s, self._dt, observation)
+            x, y, z = pose.head_pos
+            h, p, r = pose.head_hpr
+            self.engine.head.set_pos_hpr(x, y, z, h, p, r)
+            self._gaze_dir = Vec3(*pose.gaze_dir)
+        elif self.window_input is not None:
+            self.window_input.update(self._dt)
+            self._gaze_dir = self.engine.world.get_relative_vector(self.engine.head, (0, 1, 0))
+        else:
+            self._gaze_dir = self.engine.world.get_relative_vector(self.engine.head, (0, 1, 0))
+        self._head = self.engine.head.get_pos(self.engine.world)
+        self.stage.client.head = Point3(self._head)
+
+    def _scene(self) -> None:
+        live = self.host.machine.state in LIVE_STATES
+        self.stage.update(self._dt if live or self.stage.showing_safe else 0.0)
+        self.avatar.update(self._dt, self._head)
+
+    def _gaze(self) -> None:
+        hit = self.stage.gaze(self._head, self._gaze_dir)
+        self._looking_at, self._gaze_hit = hit.looking_at, hit.distance_m
+        self._distance = self.stage.stimulus_distance(self._head)
+
+    def _telemetry(self) -> None:
+        host, machine = self.host, self.host.machine
+        t_ns = self._frame_t_ns
+        quat = self.engine.head.get_quat(self.engine.world)
+        head = (self._head.x, self._head.y, self._head.z,
+                quat.get_r(), quat.get_i(), quat.get_j(), quat.get_k())
+        d = self._gaze_dir
+        nan = float("nan")
+        scene = (float(host.frame), float(machine.level.rung), machine.level.intensity,
+                 float(not self.stage.showing_safe), float(self.stage.showing_safe),
+                 float(LOOK_CODES[self._looking_at]),
+                 nan if self._distance is None else self._distance,
+                 nan if math.isinf(self._gaze_hit) else self._gaze_hit)
+        values = self.stage.runner.values
+        self.source.add_frame(t_ns, head, (self._head.x, self._head.y, self._head.z,
+                                           d.x, d.y, d.z), scene,
+                              [values[n] for n in self.spec.parameter_names])
+        self._client_actions()
+        now = time.monotonic()
+        if self.pipeline is not None:
+            self.work_times.append(self.pipeline.work_s)
+        if now >= self._next_stats:
+            self._next_stats = now + self.config.stats_interval_s
+            self._add_stats(t_ns)
+        if now >= self._next_batch:
+            # On a schedule, not "now + interval" (see SessionHost.run).
+            self._next_batch += host.config.batch_interval_s
+            if self._next_batch < now:
+                self._next_batch = now + host.config.batch_interval_s
+            host.publish_samples()
+        if now >= self._next_descriptors:
+            self._next_descriptors = now + host.config.descriptor_interval_s
+            host.publish_descriptors()
+
+    def _client_actions(self) -> None:
+        client, host = self.client, self.host
+        if client is None:
+            return
+        if host.machine.state in LIVE_STATES and client.wants_stop():
+            host.client_stop("the client pressed stop (virtual client, arousal above its "
+                             "panic threshold)")
+            return
+        t_s = host.clock.now_ns() * 1e-9
+        asked = host.machine.open_checkin
+        if asked is None:
+            self._answer_due = None
+            return
+        if self._answer_due is None or self._answer_due[2] != asked.checkin_id:
+            answer = client.answer_checkin(asked.instrument, t_s)
+            if answer is None:  # an instrument the simulated client cannot answer
+                self._answer_due = (math.inf, 0.0, asked.checkin_id)
+            else:
+                self._answer_due = (t_s + answer.delay_s, float(answer.value), asked.checkin_id)
+        due, value, _ = self._answer_due
+        if t_s >= due:
+            self._answer_due = None
+            host.answer_checkin(value)
+
+    def _add_stats(self, t_ns: int) -> None:
+        frames, work = sorted(self.frame_times), sorted(self.work_times) or [0.0]
+        if not frames:
+            return
+        self.source.add_stats(t_ns, (
+            len(frames) / sum(frames), 1000 * _quantile(frames, 0.5),
+            1000 * _quantile(frames, 0.99), 1000 * _quantile(work, 0.5),
+            1000 * _quantile(work, 0.99), float(len(frames))))
+        self.frame_times.clear()
+        self.work_times.clear()
+
+    # ------------------------------------------------------------------ mirror view
+
+    def _mirror_output(self) -> GraphicsOutput:
+        return self.engine.output
+
+    def _setup_mirror_copy(self) -> None:
+        """A texture the draw copies into RAM, only on the frames a mirror image is due."""
+        if self.config.mirror.rate_hz <= 0:
+            return
+        tex = Texture("mirror")
+        self._mirror_output().add_render_texture(tex, GraphicsOutput.RTM_triggered_copy_ram)
+        self._mirror_tex = tex
+
+    def _mirror_request(self) -> None:
+        now = time.monotonic()
+        self._mirror_wanted = self._mirror_tex is not None and now >= self._next_mirror
+        if self._mirror_wanted:
+            period = 1.0 / self.config.mirror.rate_hz
+            self._next_mirror += period
+            if self._next_mirror <= now:  # behind (or the first frame): restart the schedule
+                self._next_mirror = now + period
+            self._mirror_output().trigger_copy()
+
+    def _mirror(self) -> None:
+        tex = self._mirror_tex
+        if not self._mirror_wanted or tex is None or not tex.has_ram_image():
+            return
+        data = tex.get_ram_image_as("RGB")
+        image = np.frombuffer(memoryview(data), np.uint8).reshape(
+            tex.get_y_size(), tex.get_x_size(), 3)[::-1]
+        if self.config.display.mode == "stereo":
+            image = image[:, : image.shape[1] // 2]  # the left eye
+        self.mirror.submit(np.ascontiguousarray(image), self.host.frame,
+                           self.host.clock.now_ns())
+
+    def _publish_frame(self, frame: Frame) -> None:
+        transport = self.host.transport
+        if transport is not None:
+            transport.publish("frame", frame)
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """The ``q`` quantile of a sorted list (nearest rank: no interpolation, no numpy call on
+    the frame path)."""
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def serve(config: AppConfig, duration_s: float | None = None) -> ServerApp:
+    """Start a server, run it until it ends, close it; returns the app (for its records)."""
+    app = ServerApp(config)
+    app.start()
+    try:
+        app.run(duration_s)
+    finally:
+        app.close()
+    return app
+
+
+__all__ = ["AppConfig", "DisplayConfig", "ServerApp", "serve"]

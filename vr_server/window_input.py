@@ -1,0 +1,86 @@
+"""A client at a monitor: mouse-look, WASD to step, keys to rate and to stop.
+
+Keys (shown in the window's title bar too):
+
+* mouse: look around (the pointer is hidden and kept in the window);
+* W A S D: step forward, left, back, right (walking speed, on the floor's plane);
+* 0-9: answer an open check-in with 0, 10, ... 90; ``=``: 100;
+* Space or Escape: **stop** (the client's own stop, applied in the next frame).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from panda3d.core import WindowProperties
+
+from vr_server.engine import Engine
+from vr_server.host import SessionHost
+from vr_server.stage import Stage
+
+WALK_SPEED = 1.2
+"""Metres per second: a calm walking pace."""
+MOUSE_DEG_PER_PX = 0.15
+KEYS = ("w", "a", "s", "d")
+
+
+class WindowInput:
+    """Mouse and keyboard of the window mode, driving the head node and the client's actions."""
+
+    def __init__(self, engine: Engine, host: SessionHost, stage: Stage) -> None:
+        self.engine = engine
+        self.host = host
+        self.stage = stage
+        self.base: Any = engine.base
+        self.held: dict[str, bool] = dict.fromkeys(KEYS, False)
+        self.heading = engine.head.get_h()
+        self.pitch = engine.head.get_p()
+        props = WindowProperties()
+        props.set_cursor_hidden(True)
+        props.set_mouse_mode(WindowProperties.M_relative)
+        props.set_title("vret - mouse: look, WASD: move, 0-9/=: rate, Space/Esc: STOP")
+        self.base.win.request_properties(props)
+        for key in KEYS:
+            self.base.accept(key, self._hold, [key, True])
+            self.base.accept(f"{key}-up", self._hold, [key, False])
+        for digit in range(10):
+            self.base.accept(str(digit), self.rate, [digit * 10])
+        self.base.accept("=", self.rate, [100])
+        for key in ("space", "escape"):
+            self.base.accept(key, self.stop)
+
+    def _hold(self, key: str, down: bool) -> None:
+        self.held[key] = down
+
+    def stop(self) -> None:
+        """The client's stop key: safe place in the next frame, logged as the client's."""
+        self.host.client_stop("the client pressed stop (keyboard)")
+
+    def rate(self, value: int) -> None:
+        """Answer the open check-in, if there is one."""
+        if self.host.machine.open_checkin is not None:
+            self.host.answer_checkin(float(value))
+
+    def update(self, dt: float) -> None:
+        """Apply this frame's mouse motion and held keys to the head."""
+        win = self.base.win
+        pointer = win.get_pointer(0)
+        cx, cy = win.get_x_size() // 2, win.get_y_size() // 2
+        if pointer.get_in_window():
+            dx, dy = pointer.get_x() - cx, pointer.get_y() - cy
+            self.heading -= dx * MOUSE_DEG_PER_PX
+            self.pitch = max(-80.0, min(80.0, self.pitch - dy * MOUSE_DEG_PER_PX))
+            win.move_pointer(0, cx, cy)
+        head = self.engine.head
+        head.set_hpr(self.heading, self.pitch, 0)
+        forward = (self.held["w"] - self.held["s"]) * WALK_SPEED * dt
+        side = (self.held["d"] - self.held["a"]) * WALK_SPEED * dt
+        if forward or side:
+            rad = math.radians(self.heading)
+            head.set_x(head.get_x() + side * math.cos(rad) - forward * math.sin(rad))
+            head.set_y(head.get_y() + side * math.sin(rad) + forward * math.cos(rad))
+
+    def close(self) -> None:
+        """Stop listening to the keys."""
+        self.base.ignore_all()
