@@ -6,7 +6,14 @@ import pytest
 
 from telemetry import commands as c
 from telemetry.errors import CommandRejected
-from telemetry.schemas import Alert, LevelChange, StateChange
+from telemetry.schemas import (
+    Alert,
+    CheckInAnswered,
+    CheckInAsked,
+    LevelChange,
+    ScenarioEvent,
+    StateChange,
+)
 from vr_server.session import SessionMachine
 
 
@@ -101,3 +108,55 @@ def test_resume_returns_where_the_session_was() -> None:
     exposure.apply(c.Stop())  # paused, then stopped: resume still goes back to the exposure
     exposure.apply(c.Resume())
     assert exposure.state == "exposure"
+
+
+def test_a_check_in_during_exposure_enters_check_in_until_answered() -> None:
+    machine = _in_exposure()
+    moved, asked = machine.apply(c.AskCheckIn(instrument="suds"))
+    assert isinstance(moved, StateChange) and moved.to_state == "check_in"
+    assert isinstance(asked, CheckInAsked) and machine.open_checkin == asked
+    assert machine.stimulus_visible  # the client rates with the stimulus in view
+    with pytest.raises(CommandRejected, match="checkin-1 is still open"):
+        machine.apply(c.AskCheckIn())
+    answered, back = machine.answer_checkin(35.0, 1200.0)
+    assert isinstance(answered, CheckInAnswered) and answered.value == 35.0
+    assert answered.checkin_id == "checkin-1" and answered.latency_ms == 1200.0
+    assert isinstance(back, StateChange) and back.to_state == "exposure" and back.actor == "client"
+    assert machine.open_checkin is None and machine.answer_checkin(10.0, None) == []
+
+
+def test_an_unanswered_check_in_is_recorded_as_such() -> None:
+    machine = _in_exposure()
+    machine.apply(c.AskCheckIn())
+    answered, _ = machine.answer_checkin(None, None)
+    assert isinstance(answered, CheckInAnswered) and not answered.answered
+    assert machine.state == "exposure"
+
+
+def test_a_baseline_check_in_leaves_the_state_alone() -> None:
+    machine = SessionMachine()
+    machine.apply(c.Start())
+    (asked,) = machine.apply(c.AskCheckIn())
+    assert isinstance(asked, CheckInAsked) and machine.state == "baseline"
+
+
+def test_live_events_are_checked_against_the_scenario_and_the_state() -> None:
+    machine = SessionMachine(rungs=5, live_events={"walk_toward": True, "breathe": False})
+    machine.apply(c.Start())
+    (breathe,) = machine.apply(c.Trigger(event="breathe"))  # not harsher: fine in baseline
+    assert isinstance(breathe, ScenarioEvent)
+    with pytest.raises(CommandRejected, match="'walk_toward' makes the exposure harsher"):
+        machine.apply(c.Trigger(event="walk_toward"))
+    machine.apply(c.Start())
+    machine.apply(c.Trigger(event="walk_toward"))
+    assert machine.triggered == ["breathe", "walk_toward"]
+    with pytest.raises(CommandRejected, match=r"no live event 'jump'.*breathe, walk_toward") as e:
+        machine.apply(c.Trigger(event="jump"))
+    assert e.value.code == "out_of_range"
+
+
+def test_the_clients_stop_is_logged_as_the_clients() -> None:
+    machine = _in_exposure()
+    (event,) = machine.apply(c.Stop(reason="pressed stop"), actor="client")
+    assert isinstance(event, StateChange) and event.actor == "client"
+    assert machine.state == "safe_hold" and not machine.stimulus_visible
