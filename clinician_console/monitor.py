@@ -15,7 +15,7 @@ import numpy as np
 
 from telemetry.client import CommandClient
 from telemetry.connection import ConnectionInfo
-from telemetry.schemas import Event, Samples, StreamDescriptor
+from telemetry.schemas import Event, Frame, Samples, StreamDescriptor
 from telemetry.security import KeyPair
 from telemetry.subscriber import Subscriber
 
@@ -58,10 +58,12 @@ def monitor(
     infos: Sequence[ConnectionInfo], *, duration_s: float, interval_s: float = 1.0,
     keys: KeyPair | None = None, out: Callable[[str], None] = print,
     clients: Sequence[CommandClient] | None = None,
+    on_frame: Callable[[Frame], None] | None = None,
 ) -> MonitorReport:
     """Subscribe to the sessions and print live figures every ``interval_s`` for ``duration_s``.
 
-    ``clients`` (one per session, for clock offsets) are made and closed here if not given.
+    ``clients`` (one per session, for clock offsets) are made and closed here if not given;
+    ``on_frame`` receives every mirror-view image.
     """
     own_clients = clients is None
     clients = list(clients) if clients is not None else [
@@ -93,6 +95,9 @@ def monitor(
                             figures.latencies_ms.append(latency)
                 elif isinstance(body, StreamDescriptor):
                     descriptors[body.name] = body
+                elif isinstance(body, Frame):
+                    if on_frame is not None:
+                        on_frame(body)
                 elif isinstance(body, Event):
                     events.append(body)
                     out(f"  event #{message.env.seq}: {body.event.kind} "

@@ -41,8 +41,8 @@ class Syringe(Scenario):
             _rung("Table, capped", "On the table two metres away, capped.", 2.0, 1, 1.0),
             _rung("Table, bare", "Two metres away, the cap off.", 2.0, 0, 1.0),
             _rung("Close, bare", "One metre away, the needle bare.", 1.0, 0, 1.0),
-            _rung("Within reach", "Half a metre away, the bare needle pointing up.", 0.5, 0,
-                  1.0),
+            _rung("Within reach", "Half a metre away, the bare needle pointing at the client.",
+                  0.5, 0, 1.0),
             _rung("Magnified", "Within reach and three times life size: every detail of the "
                   "needle in view.", 0.5, 0, 3.0),
         ),
@@ -79,6 +79,12 @@ class Syringe(Scenario):
         p.material(self.cap, roughness=0.5)
         tray = p.box(syringe, "tray", (0, -0.016, 0.03), (0.12, 0.006, 0.2), (0.3, 0.33, 0.36, 1))
         p.material(tray, roughness=0.3, metallic=0.8)
+        drop = p.MeshBuilder("drop")
+        drop.sphere((0, 0, 0), 0.0025, (0.85, 0.9, 1.0, 1), segments=8, rings=6)
+        self.drop = drop.attach(syringe)
+        p.material(self.drop, roughness=0.05)
+        self.drop.hide()
+        self.drop_fall = -1.0  # seconds into the drop's fall; negative: no drop
         syringe.set_p(90)  # lying on the tray, the needle pointing at the client
         self.syringe = syringe
         p.sun(root, (30, -50, 0), (1.0, 0.97, 0.92), 2.5)
@@ -95,8 +101,18 @@ class Syringe(Scenario):
             self.cap.hide()
         else:
             self.cap.show()
+        if self.drop_fall >= 0:
+            # Driven by dt, not the wall clock: the same calls give the same scene.
+            self.drop_fall += dt
+            # Falls (local -Y is down once the syringe lies on its side) onto the tray.
+            self.drop.set_pos(0, -min(0.012, 0.5 * 9.8 * self.drop_fall ** 2), 0.14)
+            if self.drop_fall > 1.5:
+                self.drop_fall = -1.0
+                self.drop.hide()
 
     def event(self, name: str) -> None:
-        """The only event: a drop at the tip (a brief flash of the needle)."""
+        """The only live event: a drop forms at the needle's tip and falls onto the tray."""
         if name == "drip":
-            self.cap.hide()
+            self.drop_fall = 0.0
+            self.drop.set_pos(0, 0, 0.14)
+            self.drop.show()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
+import traceback
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -30,17 +31,24 @@ class ScenarioError(Exception):
     """A scenario could not be found, imported or validated; the message says which and why."""
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, path: Path | None = None) -> str:
+    if isinstance(exc, SyntaxError):
+        return f"syntax error at line {exc.lineno}: {exc.msg}"
+    where = ""
+    if path is not None:  # the line of the scenario file that raised, for its developer
+        lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__)
+                 if Path(f.filename).resolve() == path.resolve()]
+        where = f"line {lines[-1]}: " if lines else ""
     if isinstance(exc, ValidationError):
         parts = []
         for error in exc.errors()[:5]:
             loc = ".".join(str(p) for p in error["loc"])
+            if loc and exc.title != "ScenarioSpec":
+                loc = f"{exc.title}.{loc}"  # e.g. Parameter.rate: which model, which field
             msg = error["msg"].removeprefix("Value error, ")
             parts.append(f"{loc}: {msg}" if loc else msg)
-        return "; ".join(parts)
-    if isinstance(exc, SyntaxError):
-        return f"syntax error at line {exc.lineno}: {exc.msg}"
-    return f"{type(exc).__name__}: {exc}"
+        return where + "; ".join(parts)
+    return f"{where}{type(exc).__name__}: {exc}"
 
 
 def check_class(cls: object, origin: str) -> type[Scenario]:
@@ -93,7 +101,7 @@ def load_file(path: Path) -> type[Scenario]:
         spec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(module_name, None)
-        raise ScenarioError(f"{path}: {_describe(exc)}") from exc
+        raise ScenarioError(f"{path}: {_describe(exc, path)}") from exc
     classes = [obj for obj in vars(module).values()
                if inspect.isclass(obj) and issubclass(obj, Scenario) and obj is not Scenario
                and obj.__module__ == module_name]

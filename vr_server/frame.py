@@ -54,7 +54,9 @@ class FramePipeline:
             raise ValueError(f"frame handlers: missing {missing}, unknown {unknown}")
         self.task_mgr = task_mgr
         self.work_s = 0.0
-        """Seconds spent in the work tasks during the current frame (reset by ``commands``)."""
+        """Seconds spent in the work tasks so far in the current frame."""
+        self.last_work_s = 0.0
+        """Seconds spent in the work tasks during the whole previous frame."""
         self._tasks: list[Any] = []
         for task in PIPELINE:
             self._tasks.append(task_mgr.add(self._wrap(task, handlers[task.name]),
@@ -66,7 +68,7 @@ class FramePipeline:
         def run(_task: Any) -> int:
             start = time.perf_counter()
             if first:
-                self.work_s = 0.0
+                self.last_work_s, self.work_s = self.work_s, 0.0
             handler()
             if task.counts_as_work:
                 self.work_s += time.perf_counter() - start

@@ -286,7 +286,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo session end to end."""
     from vret.demo import run_demo
 
-    return run_demo(args.data_dir, duration_s=args.duration)
+    return run_demo(args.data_dir, duration_s=args.duration, scenario=args.scenario)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -397,8 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run a demo session end to end", description=cmd_demo.__doc__)
     _add_data_dir(p)
-    p.add_argument("--duration", type=_positive, default=8.0,
-                   help="seconds of live figures (default 8)")
+    p.add_argument("--duration", type=_positive, default=24.0,
+                   help="seconds of the scripted session (default 24)")
+    p.add_argument("--scenario", default="heights", help="scenario to run (default heights)")
     p.set_defaults(func=cmd_demo)
     return parser
 

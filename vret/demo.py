@@ -1,6 +1,7 @@
-"""``vret demo``: a session server in its own process, a console following it live, a short
-scripted session (start, baseline, exposure, level steps, a check-in, a stop and resume), then
-the recorded session's path and what it holds."""
+"""``vret demo``: a rendered session server in its own process (a scenario, the virtual client,
+offscreen rendering), a console following it live, a short scripted session (baseline, exposure
+climbing rungs, a check-in the virtual client answers, a live event, a stop and resume), the
+mirror view saved as screenshots of what the client saw, then the recorded session's path."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from clinician_console.monitor import monitor
@@ -15,6 +17,7 @@ from telemetry import commands as c
 from telemetry.client import CommandClient
 from telemetry.connection import ConnectionInfo
 from telemetry.errors import CommandFailed, ConnectionFileError, TelemetryError
+from telemetry.schemas import Frame
 from telemetry.store import SessionStore
 from vr_server.host import new_session_id
 
@@ -32,45 +35,86 @@ def _wait_for_connection_file(path: Path, server: subprocess.Popen[bytes],
     raise TelemetryError(f"the session server wrote no connection file in {timeout_s:.0f} s")
 
 
-def _script(client: CommandClient, duration_s: float, log: list[str]) -> None:
-    """The therapist's side of the demo: steps spread over the monitoring window."""
-    step = duration_s / 9
-    plan: list[c.CommandArgs] = [
-        c.Start(), c.Start(), c.SetLevel(rung=1, intensity=0.5),
-        c.AskCheckIn(instrument="suds", prompt="How anxious are you now, 0 to 100?"),
-        c.SetLevel(rung=2, intensity=0.3), c.Annotate(text="client steady at rung 2"),
-        c.Stop(reason="demo: client pressed stop"), c.Resume(),
-        c.SetLevel(rung=1, intensity=0.0, reason="step down after stop"),
+@dataclass
+class _Shots:
+    """The newest mirror-view image, and the screenshots saved from it."""
+
+    folder: Path
+    latest: Frame | None = None
+    saved: list[Path] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_frame(self, frame: Frame) -> None:
+        with self.lock:
+            self.latest = frame
+
+    def save(self, label: str) -> str:
+        with self.lock:
+            frame = self.latest
+        if frame is None:
+            return "no mirror frame yet"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{len(self.saved) + 1:02d}-{label}.jpg"
+        path.write_bytes(frame.data)
+        self.saved.append(path)
+        return f"screenshot {path.name} (frame {frame.frame_number})"
+
+
+def _script(client: CommandClient, duration_s: float, log: list[str], shots: _Shots) -> None:
+    """The therapist's side of the demo: steps spread over the monitoring window; after each
+    step the scene ramps for a while and the client's view is saved."""
+    plan: list[tuple[c.CommandArgs, str | None]] = [
+        (c.Start(), "baseline"), (c.Start(), "exposure-rung-0"),
+        (c.SetLevel(rung=1, intensity=0.5), "rung-1"),
+        (c.AskCheckIn(instrument="suds", prompt="How anxious are you now, 0 to 100?"), None),
+        (c.SetLevel(rung=3, intensity=0.0), "rung-3"),
+        (c.Annotate(text="client steady at rung 3"), None),
+        (c.SetLevel(rung=5, intensity=0.0), "rung-5"),
+        (c.Stop(reason="demo: client asked to stop"), "stop-safe-place"),
+        (c.Resume(), None),
+        (c.SetLevel(rung=1, intensity=0.0, reason="step down after the stop"), "after-stop"),
     ]
-    for command in plan:
-        time.sleep(step)
+    step = duration_s / (len(plan) + 1)
+    for command, shot in plan:
+        time.sleep(step / 2)
         try:
             ack = client.request(command)
             log.append(f"  {command.name:<12} acked at frame {ack.frame}, "
-                       f"t={ack.t_applied_ns / 1e9:.3f} s {ack.result}")
+                       f"t={ack.t_applied_ns / 1e9:.3f} s {ack.result.get('state')}")
         except CommandFailed as exc:
             log.append(f"  {command.name:<12} refused: {exc}")
+            continue
+        time.sleep(step / 2)  # the scene ramps toward the new level at its declared rates
+        if shot is not None:
+            log.append(f"  {'':<12} {shots.save(shot)}")
 
 
-def run_demo(data_dir: Path, *, duration_s: float = 8.0) -> int:
+def run_demo(data_dir: Path, *, duration_s: float = 24.0, scenario: str = "heights",
+             size: str = "640x360") -> int:
     """Run the demo; returns the exit code."""
     data_dir = Path(data_dir)
     session_id = new_session_id()
     connection_file = data_dir / "connections" / f"{session_id}.json"
-    print(f"vret demo: starting a session server (session {session_id})", flush=True)
+    shots = _Shots(data_dir / "screenshots" / session_id)
+    print(f"vret demo: starting a session server (session {session_id}, scenario {scenario}, "
+          f"offscreen {size}, virtual client)", flush=True)
     server = subprocess.Popen(
         [sys.executable, "-m", "vret", "serve", "--data-dir", str(data_dir),
-         "--session-id", session_id, "--connection-file", str(connection_file)],
+         "--session-id", session_id, "--connection-file", str(connection_file),
+         "--scenario", scenario, "--display", "offscreen", "--size", size,
+         "--virtual-client", "--mirror-width", "640"],
     )
     try:
-        info = _wait_for_connection_file(connection_file, server)
+        info = _wait_for_connection_file(connection_file, server, timeout_s=60)
         commands_log: list[str] = []
         with CommandClient(info) as client:
-            script = threading.Thread(target=_script, args=(client, duration_s, commands_log),
+            script = threading.Thread(target=_script,
+                                      args=(client, duration_s, commands_log, shots),
                                       daemon=True)
             script.start()
             print(f"console: following {info.pub} for {duration_s:.0f} s", flush=True)
-            report = monitor([info], duration_s=duration_s, clients=[client])
+            report = monitor([info], duration_s=duration_s, clients=[client],
+                             interval_s=4.0, on_frame=shots.on_frame)
             script.join(timeout=10)
             print("\ntherapist commands:")
             print("\n".join(commands_log))
@@ -101,5 +145,8 @@ def run_demo(data_dir: Path, *, duration_s: float = 8.0) -> int:
           f"{sum(samples.values())} samples ({', '.join(f'{k} {v}' for k, v in samples.items())}),"
           f" {len(offsets)} clock-offset estimates")
     print(f"session store: {(data_dir / 'vret.sqlite3').resolve()}")
+    if shots.saved:
+        print(f"what the client saw: {len(shots.saved)} screenshots in "
+              f"{shots.folder.resolve()}")
     print(f"event log:     vret events --data-dir {data_dir} {session_id}")
     return 0 if server.returncode == 0 else 1

@@ -106,10 +106,15 @@ def test_a_server_that_fails_to_start_ends_its_record(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_runs_to_the_end(tmp_path: Path) -> None:
-    result = vret("demo", "--duration", "4", cwd=tmp_path, timeout=120)
+    result = vret("demo", "--duration", "12", cwd=tmp_path, timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
     assert "samples/s" in out and "p99" in out and "lost messages: 0" in out
     assert "session store:" in out and (tmp_path / "vret-data" / "vret.sqlite3").exists()
-    for stream in ("head_pose", "gaze", "ecg", "eda", "heart_rate"):
+    for stream in ("head_pose", "gaze", "ecg", "eda", "heart_rate", "scene", "frame_stats"):
         assert stream in out
+    assert "refused" not in out
+    # Screenshots of what the client saw, from the mirror view: JPEG files, one per step.
+    shots = sorted((tmp_path / "vret-data" / "screenshots").glob("*/*.jpg"))
+    assert len(shots) >= 6 and all(p.read_bytes()[:2] == b"\xff\xd8" for p in shots)
+    assert any("stop-safe-place" in p.name for p in shots)
