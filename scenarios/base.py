@@ -72,7 +72,12 @@ class Scenario:
         raise NotImplementedError(f"{type(self).__name__} must implement load()")
 
     def rung_start(self, rung: int) -> None:
-        """The hierarchy moved to ``rung``; override for one-off changes (a door closing)."""
+        """The hierarchy moved to ``rung``; override for one-off changes (a door closing).
+
+        Also called when the scene comes back after a stop or a break (same rung): a stop
+        silences every sound, so a scenario with looping sounds (wind, a hum) starts them
+        again here.
+        """
 
     def update(self, values: Mapping[str, float], dt: float) -> None:
         """Apply this frame's parameter values to the scene (``dt``: seconds since last)."""

@@ -26,6 +26,7 @@ from panda3d.core import (
     PointLight,
     SamplerState,
     Texture,
+    TextureStage,
     TransparencyAttrib,
     Vec3,
 )
@@ -241,35 +242,55 @@ def apply_texture(node: NodePath, tex: Texture) -> None:
     node.set_texture(tex, 1)
 
 
+def _gradient(zenith: Vec, horizon: Vec, ground: Vec, rows: int = 64) -> np.ndarray:
+    """Sky colours from the zenith (row 0) through the horizon (middle) to the ground."""
+    out = np.empty((rows, 1, 3))
+    for i in range(rows):
+        elevation = math.cos(math.pi * i / (rows - 1))
+        if elevation >= 0:
+            k = elevation ** 0.6
+            out[i, 0] = [h + (z - h) * k for z, h in zip(zenith, horizon, strict=True)]
+        else:
+            k = min(1.0, -elevation * 4)
+            out[i, 0] = [h + (g - h) * k for g, h in zip(ground, horizon, strict=True)]
+    return np.asarray(np.clip(out, 0, 1) * 255, dtype=np.uint8)
+
+
 def sky_dome(parent: NodePath, zenith: Vec, horizon: Vec, ground: Vec,
              radius: float = 900.0) -> NodePath:
-    """A gradient sky around the scene: emissive (unlit), drawn first, never in the way."""
+    """A gradient sky around the scene: unlit, drawn first, never in the way.
+
+    The gradient is an emission map (simplepbr lights emission by its map, not by vertex
+    colours) and also the vertex colours (what fixed-function shading shows with lights off).
+    """
+    gradient = _gradient(zenith, horizon, ground)
     mesh = MeshBuilder("sky")
     rings, segments = 24, 24
     rows = []
     for i in range(rings + 1):
-        theta = math.pi * i / rings  # 0 at the zenith
-        elevation = math.cos(theta)
-        if elevation >= 0:
-            k = elevation ** 0.6
-            col = tuple(h + (z - h) * k for z, h in zip(zenith, horizon, strict=True))
-        else:
-            k = min(1.0, -elevation * 4)
-            col = tuple(h + (g - h) * k for g, h in zip(ground, horizon, strict=True))
+        v = i / rings
+        theta = math.pi * v  # 0 at the zenith
+        colour = gradient[min(len(gradient) - 1, round(v * (len(gradient) - 1))), 0] / 255
         row = []
         for j in range(segments + 1):
             phi = 2 * math.pi * j / segments
-            n = (math.sin(theta) * math.cos(phi), math.sin(theta) * math.sin(phi), elevation)
+            n = (math.sin(theta) * math.cos(phi), math.sin(theta) * math.sin(phi),
+                 math.cos(theta))
             row.append(mesh.vertex((radius * n[0], radius * n[1], radius * n[2]),
-                                   (-n[0], -n[1], -n[2]), (col[0], col[1], col[2], 1.0)))
+                                   (-n[0], -n[1], -n[2]),
+                                   (float(colour[0]), float(colour[1]), float(colour[2]), 1.0),
+                                   (j / segments, 1.0 - v)))
         rows.append(row)
     for r0, r1 in itertools.pairwise(rows):
         for j in range(segments):
             mesh.triangle(r0[j], r0[j + 1], r1[j + 1])
             mesh.triangle(r0[j], r1[j + 1], r1[j])
     sky = mesh.attach(parent)
-    # Emission carries the colour so the sky is the same under any light; the vertex colour
-    # feeds the base colour, which is black.
+    tex = texture("sky-gradient", gradient)
+    tex.set_wrap_v(SamplerState.WM_clamp)
+    stage = TextureStage("sky-emission")
+    stage.set_mode(TextureStage.M_emission)
+    sky.set_texture(stage, tex)
     material(sky, (0, 0, 0, 1), roughness=1.0, emission=(1, 1, 1, 1))
     sky.set_light_off(1)
     sky.set_bin("background", 0)
@@ -279,8 +300,22 @@ def sky_dome(parent: NodePath, zenith: Vec, horizon: Vec, ground: Vec,
 
 
 def emissive_vertex_colors(node: NodePath) -> None:
-    """Light ``node`` by its own vertex colours (for the sky and light fixtures)."""
+    """Make ``node`` self-lit: under basic shading it shows its vertex colours; under
+    physically based shading it glows white (emission comes from the material, not vertex
+    colours: use :func:`glow` for a coloured glow)."""
     material(node, (1, 1, 1, 1), roughness=1.0, emission=(1, 1, 1, 1))
+
+
+def glow(node: NodePath, color: Vec, strength: float = 1.0) -> NodePath:
+    """Make ``node`` glow in ``color`` (a lamp shade, an indicator light), whatever the light.
+
+    Emission is set on the material when the node is built; to dim a glow later, show or hide
+    prepared nodes, or scale the node's colour (``set_color_scale``), rather than changing the
+    material.
+    """
+    material(node, (0, 0, 0, 1), roughness=1.0,
+             emission=(color[0] * strength, color[1] * strength, color[2] * strength, 1))
+    return node
 
 
 def sun(parent: NodePath, hpr: Vec, color: Vec, strength: float = 3.0) -> NodePath:
@@ -303,12 +338,13 @@ def ambient(parent: NodePath, color: Vec, strength: float = 0.4) -> NodePath:
 
 
 def lamp(parent: NodePath, pos: Vec, color: Vec, strength: float = 6.0,
-         falloff: float = 0.15) -> NodePath:
-    """A point light (a ceiling lamp) with quadratic falloff."""
+         falloff: float = 0.15, lit: NodePath | None = None) -> NodePath:
+    """A point light (a ceiling lamp) with quadratic falloff, lighting ``lit`` (default:
+    ``parent``'s subtree; pass the scenario root when the lamp hangs on a moving node)."""
     light = PointLight("lamp")
     light.set_color((color[0] * strength, color[1] * strength, color[2] * strength, 1))
     light.set_attenuation((1.0, 0.0, falloff))
     np_ = parent.attach_new_node(light)
     np_.set_pos(*pos)
-    parent.set_light(np_)
+    (lit if lit is not None else parent).set_light(np_)
     return np_

@@ -38,7 +38,7 @@ class WindowInput:
         self.pitch = engine.head.get_p()
         props = WindowProperties()
         props.set_cursor_hidden(True)
-        props.set_mouse_mode(WindowProperties.M_relative)
+        props.set_mouse_mode(WindowProperties.M_confined)  # recentred each frame below
         props.set_title("vret - mouse: look, WASD: move, 0-9/=: rate, Space/Esc: STOP")
         self.base.win.request_properties(props)
         for key in KEYS:
