@@ -105,13 +105,18 @@ def worker_work(scenario: str, seconds: float) -> dict[str, Any]:
         console.start()
         app.run(2.0)  # warm-up: the console connects, the session reaches exposure
         app.timings.clear()
+        assert app.pipeline is not None
+        before = dict(app.pipeline.totals)
         app.run(seconds)
         timings = list(app.timings)
+        per_task = {name: (app.pipeline.totals[name] - before[name]) / max(1, len(timings)) * 1e6
+                    for name in before}
         stop.set()
         console.join(10)
         app.close()
     frames = [t for t, _ in timings]
     return {"work_ms": _quantiles([w for _, w in timings]),
+            "task_us_mean": per_task,
             "frame_interval_ms": _quantiles(frames),
             "fps": len(frames) / sum(frames) if frames else 0.0}
 
@@ -242,6 +247,8 @@ def _print_scenario(scenario: str, entry: dict[str, Any],
         w = work["work_ms"]
         print(f"  own work per frame at 90 Hz: p50 {w['p50']:.3f} ms  p99 {w['p99']:.3f} ms  "
               f"max {w['max']:.2f} ms  ({w['n']} frames, loop at {work['fps']:.1f} fps)")
+        print("    mean per task, µs: " + "  ".join(
+            f"{k} {v:.0f}" for k, v in work["task_us_mean"].items()))
     for label, _, size in shapes:
         full, bare = entry[f"{label}_render"], entry[f"{label}_bare"]
         if "error" in full or "error" in bare:

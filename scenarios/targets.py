@@ -75,50 +75,70 @@ class TargetRegistry:
     def __len__(self) -> int:
         return len(self._targets)
 
-    def _visible(self, world: NodePath, kind: TargetKind | None = None
-                 ) -> list[tuple[_Target, Point3, float]]:
+    def snapshot(self, world: NodePath) -> list[Sphere]:
+        """The visible targets' spheres in world coordinates, now (compute once a frame)."""
         live = []
         self._targets = [t for t in self._targets if not t.node.is_empty()]
         for target in self._targets:
-            if kind is not None and target.kind != kind:
-                continue
             if target.node.is_hidden() or target.node.is_stashed():
                 continue
             center = world.get_relative_point(target.node, target.center)
             scale = target.node.get_scale(world)
             radius = target.radius * max(abs(scale.x), abs(scale.y), abs(scale.z))
-            live.append((target, center, radius))
+            live.append(Sphere(target.kind, center, radius))
         return live
 
     def positions(self, world: NodePath, kind: TargetKind) -> list[Point3]:
         """World positions of the visible targets of one kind."""
-        return [center for _, center, _ in self._visible(world, kind)]
+        return [s.center for s in self.snapshot(world) if s.kind == kind]
 
     def nearest_distance(self, world: NodePath, point: Point3,
                          kind: TargetKind = "stimulus") -> float | None:
         """Distance from ``point`` to the surface of the nearest visible target sphere."""
-        best: float | None = None
-        for _, center, radius in self._visible(world, kind):
-            d = max(0.0, (center - point).length() - radius)
-            best = d if best is None else min(best, d)
-        return best
+        return nearest_distance(self.snapshot(world), point, kind)
 
     def gaze(self, world: NodePath, origin: Point3, direction: Vec3) -> GazeHit:
         """The nearest visible target the ray from ``origin`` along ``direction`` enters."""
-        length = direction.length()
-        if length == 0:
-            return GazeHit("elsewhere", math.inf)
-        d = direction / length
-        best = GazeHit("elsewhere", math.inf)
-        for target, center, radius in self._visible(world):
-            oc = center - origin
-            along = oc.dot(d)
-            if along < 0:
-                continue
-            miss2 = oc.length_squared() - along * along
-            if miss2 > radius * radius:
-                continue
-            hit = max(0.0, along - math.sqrt(radius * radius - miss2))
-            if hit < best.distance_m:
-                best = GazeHit(target.kind, hit)
-        return best
+        return gaze_hit(self.snapshot(world), origin, direction)
+
+
+@dataclass(frozen=True)
+class Sphere:
+    """A visible target's bounding sphere in world coordinates."""
+
+    kind: TargetKind
+    center: Point3
+    radius: float
+
+
+def nearest_distance(spheres: list[Sphere], point: Point3,
+                     kind: TargetKind = "stimulus") -> float | None:
+    """Distance from ``point`` to the surface of the nearest sphere of ``kind``."""
+    best: float | None = None
+    for sphere in spheres:
+        if sphere.kind == kind:
+            d = max(0.0, (sphere.center - point).length() - sphere.radius)
+            best = d if best is None else min(best, d)
+    return best
+
+
+def gaze_hit(spheres: list[Sphere], origin: Point3, direction: Vec3) -> GazeHit:
+    """The nearest sphere the ray from ``origin`` along ``direction`` enters."""
+    length = direction.length()
+    if length == 0:
+        return GazeHit("elsewhere", math.inf)
+    d = direction / length
+    best = GazeHit("elsewhere", math.inf)
+    for sphere in spheres:
+        oc = sphere.center - origin
+        along = oc.dot(d)
+        if along < 0:
+            continue
+        miss2 = oc.length_squared() - along * along
+        r2 = sphere.radius * sphere.radius
+        if miss2 > r2:
+            continue
+        hit = max(0.0, along - math.sqrt(r2 - miss2))
+        if hit < best.distance_m:
+            best = GazeHit(sphere.kind, hit)
+    return best

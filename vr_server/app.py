@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -28,7 +29,7 @@ from panda3d.core import GraphicsOutput, Point3, Texture, Vec3
 from avatar.standin import AvatarStandIn
 from scenarios.base import Scenario
 from scenarios.registry import load as load_scenario
-from scenarios.targets import LOOK_CODES
+from scenarios.targets import LOOK_CODES, gaze_hit, nearest_distance
 from telemetry.schemas import Frame
 from vr_server.engine import DisplayConfig, Engine, current
 from vr_server.frame import FramePipeline
@@ -86,7 +87,8 @@ class ServerApp:
         if self._wants_virtual_client():
             self.client = VirtualClient(replace(config.client, seed=config.host.seed,
                                                 eye_height_m=spec.eye_height))
-        self.source = FrameSource(spec, display.frame_rate, self.client)
+        self._client_lock = threading.Lock()
+        self.source = FrameSource(spec, display.frame_rate, self.client, self._client_lock)
         self.host = SessionHost(host_config, source=self.source)
         self.stage = Stage(self.engine, scenario_cls, safe_cls, config.host.seed,
                            clock=lambda: self.host.clock.now_ns() * 1e-9)
@@ -106,6 +108,9 @@ class ServerApp:
         self._looking_at = "elsewhere"
         self._gaze_hit = math.inf
         self._distance: float | None = None
+        self._stimulus_positions: tuple[tuple[float, float, float], ...] = ()
+        self._pump: threading.Thread | None = None
+        self._pump_stop = threading.Event()
         self._head = Point3(0, 0, spec.eye_height)
         self._gaze_dir = Vec3(0, 1, 0)
         self._last_exposure = 0.0
@@ -114,8 +119,6 @@ class ServerApp:
         self._mirror_wanted = False
         self._mirror_tex: Texture | None = None
         self._next_stats = 0.0
-        self._next_batch = 0.0
-        self._next_descriptors = 0.0
 
     def _wants_virtual_client(self) -> bool:
         if self.config.virtual_client is not None:
@@ -145,10 +148,9 @@ class ServerApp:
             "gaze": self._gaze, "telemetry": self._telemetry,
             "mirror_request": self._mirror_request, "mirror": self._mirror,
         })
-        now = time.monotonic()
-        self._next_batch = now
-        self._next_stats = now + self.config.stats_interval_s
-        self._next_descriptors = now + self.host.config.descriptor_interval_s
+        self._next_stats = time.monotonic() + self.config.stats_interval_s
+        self._pump = threading.Thread(target=self._run_pump, name="vret-samples", daemon=True)
+        self._pump.start()
 
     def run(self, duration_s: float | None = None) -> None:
         """Run frames until the session ends, ``host.stop_requested`` is set, or ``duration_s``.
@@ -166,6 +168,10 @@ class ServerApp:
         if self.pipeline is not None:
             self.pipeline.remove()
             self.pipeline = None
+        if self._pump is not None:
+            self._pump_stop.set()
+            self._pump.join(timeout=5)
+            self._pump = None
         if self.window_input is not None:
             self.window_input.close()
         self.mirror.close()
@@ -213,15 +219,15 @@ class ServerApp:
             elif state not in SHOWN_STATES:
                 self._last_exposure = 0.0
             spec = self.spec
+            # What the client saw last frame (the gaze task's snapshot of the scene).
             observation = SceneObservation(
                 viewpoint=spec.viewpoint, view_heading=spec.view_heading,
-                stimulus_positions=tuple(
-                    (p.x, p.y, p.z) for p in self.stage.targets.positions(
-                        self.engine.world, "stimulus")),
+                stimulus_positions=self._stimulus_positions,
                 avatar_position=self.avatar.face_position(self.engine.world),
                 exposure=self._last_exposure, looking_at=self._looking_at,
                 stimulus_distance_m=self._distance)
-            pose = self.client.update(t_s, self._dt, observation)
+            with self._client_lock:
+                pose = self.client.update(t_s, self._dt, observation)
             x, y, z = pose.head_pos
             h, p, r = pose.head_hpr
             self.engine.head.set_pos_hpr(x, y, z, h, p, r)
@@ -240,9 +246,12 @@ class ServerApp:
         self.avatar.update(self._dt, self._head)
 
     def _gaze(self) -> None:
-        hit = self.stage.gaze(self._head, self._gaze_dir)
+        spheres = self.stage.targets.snapshot(self.engine.world)  # once a frame, used thrice
+        hit = gaze_hit(spheres, self._head, self._gaze_dir)
         self._looking_at, self._gaze_hit = hit.looking_at, hit.distance_m
-        self._distance = self.stage.stimulus_distance(self._head)
+        self._distance = nearest_distance(spheres, self._head)
+        self._stimulus_positions = tuple((s.center.x, s.center.y, s.center.z)
+                                         for s in spheres if s.kind == "stimulus")
 
     def _telemetry(self) -> None:
         host, machine = self.host, self.host.machine
@@ -267,15 +276,26 @@ class ServerApp:
         if now >= self._next_stats:
             self._next_stats = now + self.config.stats_interval_s
             self._add_stats(t_ns)
-        if now >= self._next_batch:
-            # On a schedule, not "now + interval" (see SessionHost.run).
-            self._next_batch += host.config.batch_interval_s
-            if self._next_batch < now:
-                self._next_batch = now + host.config.batch_interval_s
-            host.publish_samples()
-        if now >= self._next_descriptors:
-            self._next_descriptors = now + host.config.descriptor_interval_s
-            host.publish_descriptors()
+
+    def _run_pump(self) -> None:
+        """Publish and record the collected samples on the batch schedule, off the frame loop:
+        building batches, encoding and sending never delay a frame."""
+        host = self.host
+        interval = host.config.batch_interval_s
+        next_batch = time.monotonic()
+        next_descriptors = next_batch + host.config.descriptor_interval_s
+        while not self._pump_stop.wait(max(0.0, next_batch - time.monotonic())):
+            now = time.monotonic()
+            next_batch += interval  # a schedule, not "now + interval" (see SessionHost.run)
+            if next_batch < now:
+                next_batch = now + interval
+            try:
+                host.publish_samples()
+                if now >= next_descriptors:
+                    next_descriptors = now + host.config.descriptor_interval_s
+                    host.publish_descriptors()
+            except Exception:  # telemetry must never take the session down
+                log.exception("publishing samples failed")
 
     def _client_actions(self) -> None:
         client, host = self.client, self.host

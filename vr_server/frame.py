@@ -57,6 +57,8 @@ class FramePipeline:
         """Seconds spent in the work tasks so far in the current frame."""
         self.last_work_s = 0.0
         """Seconds spent in the work tasks during the whole previous frame."""
+        self.totals: dict[str, float] = {t.name: 0.0 for t in PIPELINE}
+        """Seconds spent in each task since the pipeline started (where the work goes)."""
         self._tasks: list[Any] = []
         for task in PIPELINE:
             self._tasks.append(task_mgr.add(self._wrap(task, handlers[task.name]),
@@ -65,13 +67,17 @@ class FramePipeline:
     def _wrap(self, task: FrameTask, handler: Callable[[], None]) -> Callable[[Any], int]:
         first = task.name == PIPELINE[0].name
 
+        name = task.name
+
         def run(_task: Any) -> int:
             start = time.perf_counter()
             if first:
                 self.last_work_s, self.work_s = self.work_s, 0.0
             handler()
+            spent = time.perf_counter() - start
+            self.totals[name] += spent
             if task.counts_as_work:
-                self.work_s += time.perf_counter() - start
+                self.work_s += spent
             return 1  # Task.cont: run again next frame
 
         return run

@@ -8,6 +8,7 @@ streams of the client's sensors (the virtual client's model, or none).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -44,21 +45,26 @@ class _Buffer:
         self.times.append(t_ns)
         self.rows.append(row)
 
-    def flush(self) -> SampleBatch | None:
-        if not self.rows:
-            return None
-        batch = SampleBatch(stream=self.descriptor.name,
-                            timestamps_ns=np.asarray(self.times, dtype=np.int64),
-                            values=np.asarray(self.rows, dtype=self.descriptor.dtype))
+    def take(self) -> tuple[StreamDescriptor, list[int], list[Sequence[float]]]:
+        taken = (self.descriptor, self.times, self.rows)
         self.times, self.rows = [], []
-        return batch
+        return taken
+
+
+def _batch(descriptor: StreamDescriptor, times: list[int],
+           rows: list[Sequence[float]]) -> SampleBatch | None:
+    if not rows:
+        return None
+    return SampleBatch(stream=descriptor.name, timestamps_ns=np.asarray(times, dtype=np.int64),
+                       values=np.asarray(rows, dtype=descriptor.dtype))
 
 
 class FrameSource:
     """The host's input source while the frame loop runs (a ``host.InputSource``)."""
 
     def __init__(self, spec: ScenarioSpec, frame_rate: float,
-                 physiology: Physiology | None = None) -> None:
+                 physiology: Physiology | None = None,
+                 physiology_lock: threading.Lock | None = None) -> None:
         per_frame = (
             HEAD_POSE.model_copy(update={"nominal_rate": frame_rate}),
             GAZE.model_copy(update={"nominal_rate": frame_rate}),
@@ -68,6 +74,10 @@ class FrameSource:
         self.head, self.gaze, self.scene, self.scenario = (_Buffer(d) for d in per_frame)
         self.stats = _Buffer(FRAME_STATS)
         self.physiology = physiology
+        self._physiology_lock = physiology_lock or threading.Lock()
+        """Held while the physiology is sampled; the frame loop holds it while stepping the
+        same model (the virtual client), which is not thread-safe."""
+        self._lock = threading.Lock()
         self.exposure = 0.0
         self._streams = (*per_frame, FRAME_STATS,
                          *(physiology.streams if physiology is not None else ()))
@@ -84,20 +94,27 @@ class FrameSource:
     def add_frame(self, t_ns: int, head: Sequence[float], gaze: Sequence[float],
                   scene: Sequence[float], scenario: Sequence[float]) -> None:
         """One frame's rows (head pose 7, gaze 6, scene 8, one value per scenario parameter)."""
-        self.head.add(t_ns, head)
-        self.gaze.add(t_ns, gaze)
-        self.scene.add(t_ns, scene)
-        self.scenario.add(t_ns, scenario)
+        with self._lock:
+            self.head.add(t_ns, head)
+            self.gaze.add(t_ns, gaze)
+            self.scene.add(t_ns, scene)
+            self.scenario.add(t_ns, scenario)
 
     def add_stats(self, t_ns: int, row: Sequence[float]) -> None:
         """One frame-timing summary row."""
-        self.stats.add(t_ns, row)
+        with self._lock:
+            self.stats.add(t_ns, row)
 
     def advance(self, t_now_ns: int) -> list[SampleBatch]:
-        """Everything collected since the last call, plus the physiology due by ``t_now_ns``."""
-        batches = [b for b in (buf.flush() for buf in
-                               (self.head, self.gaze, self.scene, self.scenario, self.stats))
-                   if b is not None]
+        """Everything collected since the last call, plus the physiology due by ``t_now_ns``.
+
+        Called from the publishing thread; the frame loop only ever appends rows.
+        """
+        with self._lock:  # take the rows; build the batches outside the lock
+            taken = [buf.take() for buf in
+                     (self.head, self.gaze, self.scene, self.scenario, self.stats)]
+        batches = [b for b in (_batch(*t) for t in taken) if b is not None]
         if self.physiology is not None:
-            batches += self.physiology.advance(t_now_ns)
+            with self._physiology_lock:
+                batches += self.physiology.advance(t_now_ns)
         return batches
