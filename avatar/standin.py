@@ -14,7 +14,7 @@ from panda3d.core import NodePath, Point3
 from scenarios import procedural as p
 from scenarios.targets import TargetRegistry
 
-SIDE_OFFSET = (-0.9, 0.5)
+SIDE_OFFSET = (-1.1, 0.8)
 """Where the figure stands from the client's feet, in the client's frame (metres: left, ahead)."""
 HEIGHT = 1.72
 

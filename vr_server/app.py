@@ -10,7 +10,8 @@ It joins the parts and registers the frame pipeline (:mod:`vr_server.frame`):
 * :class:`~vr_server.mirror.MirrorEncoder`: the console's view of what the client sees.
 
 Which scene is shown follows the session state, every frame: the exposure scenario during
-``exposure`` and ``check_in`` (and frozen while ``paused``), the safe place in every other state.
+``exposure`` and ``check_in`` (and frozen while an exposure is ``paused``), the safe place in
+every other state (``SessionMachine.scene_shown``).
 """
 
 from __future__ import annotations
@@ -42,8 +43,6 @@ from vr_server.virtual_client import SceneObservation, VirtualClient, VirtualCli
 log = logging.getLogger(__name__)
 
 SWITCH_INTERVAL_S = 0.0005
-SHOWN_STATES = frozenset({"exposure", "check_in", "paused"})
-"""States in which the exposure scene is on screen (frozen while paused)."""
 LIVE_STATES = frozenset({"exposure", "check_in"})
 """States in which the exposure scene moves."""
 
@@ -200,7 +199,7 @@ class ServerApp:
         machine = host.machine
         if machine.state == "ended":
             host.stop_requested.set()
-        self.stage.show_safe(machine.state not in SHOWN_STATES)
+        self.stage.show_safe(not machine.scene_shown)
         level = (machine.level.rung, machine.level.intensity)
         if level != self._level:
             self._level = level
@@ -216,7 +215,7 @@ class ServerApp:
             state = self.host.machine.state
             if state in LIVE_STATES:
                 self._last_exposure = self.source.exposure
-            elif state not in SHOWN_STATES:
+            elif not self.host.machine.scene_shown:
                 self._last_exposure = 0.0
             spec = self.spec
             # What the client saw last frame (the gaze task's snapshot of the scene).

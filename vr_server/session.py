@@ -124,10 +124,11 @@ class SessionMachine:
             case c.SetLevel():
                 return [self._set_level(args)]
             case c.AskCheckIn():
+                if self.open_checkin is not None:  # one at a time: none left unanswered
+                    raise self._refuse("ask_checkin",
+                                       f"{self.open_checkin.checkin_id} is still open")
                 if state not in {"exposure", "baseline"}:
-                    why = (f"{self.open_checkin.checkin_id} is still open"
-                           if self.open_checkin is not None else "")
-                    raise self._refuse("ask_checkin", why)
+                    raise self._refuse("ask_checkin")
                 self._checkins += 1
                 asked = CheckInAsked(checkin_id=f"checkin-{self._checkins}",
                                      instrument=args.instrument, prompt=args.prompt)
@@ -157,12 +158,18 @@ class SessionMachine:
             known = ", ".join(sorted(self.live_events)) or "none"
             raise CommandRejected("out_of_range", f"this scenario has no live event {name!r}; "
                                                   f"its events: {known}")
-        allowed = {"exposure", "check_in"} | (set() if self.live_events[name] else {"baseline"})
-        if self.state not in allowed:
-            raise self._refuse("trigger", f"{name!r} makes the exposure harsher"
-                               if self.live_events[name] else "the scene is not shown")
+        if self.state not in {"exposure", "check_in"}:
+            # Live events play in the exposure scene, which is only moving in these states.
+            raise self._refuse("trigger", "live events play during the exposure")
         self.triggered.append(name)
         return ScenarioEvent(name=name)
+
+    @property
+    def scene_shown(self) -> bool:
+        """Whether the exposure scene is on screen: during exposure and check-ins, and frozen
+        while an exposure is paused (a pause in baseline keeps the neutral scene)."""
+        return self.state in {"exposure", "check_in"} or (
+            self.state == "paused" and self._resume_to == "exposure")
 
     def answer_checkin(self, value: float | None, latency_ms: float | None) -> list[object]:
         """The client answered the open check-in (``value`` None: no answer in time)."""

@@ -138,16 +138,36 @@ def test_a_baseline_check_in_leaves_the_state_alone() -> None:
     machine.apply(c.Start())
     (asked,) = machine.apply(c.AskCheckIn())
     assert isinstance(asked, CheckInAsked) and machine.state == "baseline"
+    with pytest.raises(CommandRejected, match="checkin-1 is still open"):
+        machine.apply(c.AskCheckIn())  # never two open: none would go unanswered
+    machine.apply(c.Start())
+    with pytest.raises(CommandRejected, match="checkin-1 is still open"):
+        machine.apply(c.AskCheckIn())
+
+
+def test_the_exposure_scene_is_shown_only_once_the_exposure_began() -> None:
+    machine = SessionMachine()
+    assert not machine.scene_shown
+    machine.apply(c.Start())
+    machine.apply(c.Pause())
+    assert not machine.scene_shown  # a pause in baseline keeps the neutral scene
+    machine.apply(c.Resume())
+    machine.apply(c.Start())
+    assert machine.scene_shown
+    machine.apply(c.Pause())
+    assert machine.scene_shown  # frozen, still in view
+    machine.apply(c.Stop())
+    assert not machine.scene_shown
 
 
 def test_live_events_are_checked_against_the_scenario_and_the_state() -> None:
     machine = SessionMachine(rungs=5, live_events={"walk_toward": True, "breathe": False})
     machine.apply(c.Start())
-    (breathe,) = machine.apply(c.Trigger(event="breathe"))  # not harsher: fine in baseline
-    assert isinstance(breathe, ScenarioEvent)
-    with pytest.raises(CommandRejected, match="'walk_toward' makes the exposure harsher"):
-        machine.apply(c.Trigger(event="walk_toward"))
+    with pytest.raises(CommandRejected, match="'trigger' is not allowed in state 'baseline'"):
+        machine.apply(c.Trigger(event="breathe"))
     machine.apply(c.Start())
+    (breathe,) = machine.apply(c.Trigger(event="breathe"))
+    assert isinstance(breathe, ScenarioEvent)
     machine.apply(c.Trigger(event="walk_toward"))
     assert machine.triggered == ["breathe", "walk_toward"]
     with pytest.raises(CommandRejected, match=r"no live event 'jump'.*breathe, walk_toward") as e:
