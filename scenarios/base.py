@@ -34,6 +34,8 @@ class ClientView:
     """Where the client is, updated by the frame pipeline before scenarios run each frame."""
 
     head: Point3 = field(default_factory=lambda: Point3(0, 0, 1.65))
+    heading: float = 0.0
+    """Which way the head faces (degrees about Z; 0 looks along +Y)."""
     hand: Point3 = field(default_factory=lambda: Point3(0.25, 0.45, 1.0))
     """The client's dominant hand (a resting position in front of the body when no controller
     is tracked): where a spider walking 'toward your hand' goes."""

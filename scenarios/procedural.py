@@ -291,7 +291,8 @@ def sky_dome(parent: NodePath, zenith: Vec, horizon: Vec, ground: Vec,
     stage = TextureStage("sky-emission")
     stage.set_mode(TextureStage.M_emission)
     sky.set_texture(stage, tex)
-    material(sky, (0, 0, 0, 1), roughness=1.0, emission=(1, 1, 1, 1))
+    # Black and metallic: no diffuse and no reflection of the environment, only emission.
+    material(sky, (0, 0, 0, 1), roughness=1.0, metallic=1.0, emission=(1, 1, 1, 1))
     sky.set_light_off(1)
     sky.set_bin("background", 0)
     sky.set_depth_write(False)
@@ -313,7 +314,7 @@ def glow(node: NodePath, color: Vec, strength: float = 1.0) -> NodePath:
     prepared nodes, or scale the node's colour (``set_color_scale``), rather than changing the
     material.
     """
-    material(node, (0, 0, 0, 1), roughness=1.0,
+    material(node, (0, 0, 0, 1), roughness=1.0, metallic=1.0,
              emission=(color[0] * strength, color[1] * strength, color[2] * strength, 1))
     return node
 

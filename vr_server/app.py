@@ -78,6 +78,7 @@ class ServerApp:
         host_config = replace(
             config.host, scenario=spec.name, rungs=len(spec.rungs), frame_rate=display.frame_rate,
             live_events=tuple((e.name, e.escalates) for e in spec.live_events),
+            safe_events=tuple(e.name for e in safe_cls.spec.live_events),
             settings=(("display", display.mode), ("size", list(display.size)),
                       ("shading", display.shading), ("safe_place", safe_cls.spec.name),
                       ("virtual_client", self._wants_virtual_client())))
@@ -205,9 +206,11 @@ class ServerApp:
             self._level = level
             self.stage.set_level(*level)
         while machine.triggered:
-            name = machine.triggered.pop(0)
-            if machine.state in LIVE_STATES:
+            scene, name = machine.triggered.pop(0)
+            if scene == "exposure" and machine.state in LIVE_STATES:
                 self.stage.runner.scenario.event(name)
+            elif scene == "safe" and self.stage.showing_safe and self.stage.safe_runner:
+                self.stage.safe_runner.scenario.event(name)
 
     def _input(self) -> None:
         t_s = self.host.clock.now_ns() * 1e-9
@@ -238,6 +241,7 @@ class ServerApp:
             self._gaze_dir = self.engine.world.get_relative_vector(self.engine.head, (0, 1, 0))
         self._head = self.engine.head.get_pos(self.engine.world)
         self.stage.client.head = Point3(self._head)
+        self.stage.client.heading = self.engine.head.get_h(self.engine.world)
 
     def _scene(self) -> None:
         live = self.host.machine.state in LIVE_STATES

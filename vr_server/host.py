@@ -95,6 +95,8 @@ class HostConfig:
     """Silence from every console for this long puts an active session on safe hold."""
     live_events: tuple[tuple[str, bool], ...] = ()
     """The scenario's live events: ``(name, escalates)``."""
+    safe_events: tuple[str, ...] = ()
+    """The safe place's live events (played while it is shown)."""
     checkin_timeout_s: float = 60.0
     """A check-in unanswered this long is recorded as not answered and the exposure goes on."""
     settings: tuple[tuple[str, Any], ...] = ()
@@ -112,7 +114,8 @@ class SessionHost:
             if not NAME_RE.fullmatch(value):
                 raise ValueError(f"{label} {value!r} must be 1-64 letters, digits, '-' or '_'")
         self.clock = SessionClock()
-        self.machine = SessionMachine(rungs=config.rungs, live_events=dict(config.live_events))
+        self.machine = SessionMachine(rungs=config.rungs, live_events=dict(config.live_events),
+                                      safe_events=config.safe_events)
         self.source: InputSource = source or SimulatedSensors(seed=config.seed)
         self.frame = 0
         self.stop_requested = threading.Event()

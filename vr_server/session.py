@@ -25,7 +25,7 @@ Safety rules kept here, whoever sends the command:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from telemetry import commands as c
@@ -61,17 +61,21 @@ class Level:
 class SessionMachine:
     """The lifecycle state, the exposure level and the rules for changing them."""
 
-    def __init__(self, rungs: int = 10, live_events: Mapping[str, bool] | None = None) -> None:
+    def __init__(self, rungs: int = 10, live_events: Mapping[str, bool] | None = None,
+                 safe_events: Sequence[str] = ()) -> None:
         self.state: SessionState = "ready"
         self.level = Level()
         self.rungs = rungs
         self.live_events: dict[str, bool] = dict(live_events or {})
         """The scenario's live events and whether each escalates."""
+        self.safe_events: frozenset[str] = frozenset(safe_events) - set(self.live_events)
+        """The safe place's live events (a breathing guide): played while it is shown."""
         self.stimulus_visible = False
         self.open_checkin: CheckInAsked | None = None
         """The check-in waiting for the client's answer, if any."""
-        self.triggered: list[str] = []
-        """Live events applied but not yet played by the scene (the frame pipeline drains it)."""
+        self.triggered: list[tuple[str, str]] = []
+        """``(scene, event)`` applied but not yet played, scene ``"exposure"`` or ``"safe"``
+        (the frame pipeline drains it)."""
         self._resume_to: SessionState = "exposure"
         self._checkins = 0
         self._ruptures = 0
@@ -154,15 +158,22 @@ class SessionMachine:
         raise CommandRejected("unknown_command", f"{args.name!r} is not handled by this server")
 
     def _trigger(self, name: str) -> ScenarioEvent:
-        if name not in self.live_events:
-            known = ", ".join(sorted(self.live_events)) or "none"
-            raise CommandRejected("out_of_range", f"this scenario has no live event {name!r}; "
-                                                  f"its events: {known}")
-        if self.state not in {"exposure", "check_in"}:
-            # Live events play in the exposure scene, which is only moving in these states.
-            raise self._refuse("trigger", "live events play during the exposure")
-        self.triggered.append(name)
-        return ScenarioEvent(name=name)
+        if name in self.live_events:
+            if self.state not in {"exposure", "check_in"}:
+                # The exposure scene's events play only while it is live.
+                raise self._refuse("trigger", f"{name!r} plays during the exposure")
+            self.triggered.append(("exposure", name))
+            return ScenarioEvent(name=name)
+        if name in self.safe_events:
+            if self.scene_shown or self.state == "ended":
+                raise self._refuse("trigger", f"{name!r} plays in the safe place")
+            self.triggered.append(("safe", name))
+            return ScenarioEvent(name=name)
+        known = ", ".join(sorted(self.live_events)) or "none"
+        safe = f"; the safe place's: {', '.join(sorted(self.safe_events))}" \
+            if self.safe_events else ""
+        raise CommandRejected("out_of_range", f"this scenario has no live event {name!r}; "
+                                              f"its events: {known}{safe}")
 
     @property
     def scene_shown(self) -> bool:

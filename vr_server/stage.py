@@ -80,6 +80,7 @@ class Stage:
         eye = z + spec.eye_height
         self.engine.head.set_pos_hpr(x, y, eye, spec.view_heading, spec.view_pitch, 0)
         self.client.head = Point3(x, y, eye)
+        self.client.heading = spec.view_heading
 
     def show_safe(self, safe: bool) -> None:
         """Swap scenes at once: stimulus gone and safe place shown in this frame (or back)."""

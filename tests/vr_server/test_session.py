@@ -169,10 +169,24 @@ def test_live_events_are_checked_against_the_scenario_and_the_state() -> None:
     (breathe,) = machine.apply(c.Trigger(event="breathe"))
     assert isinstance(breathe, ScenarioEvent)
     machine.apply(c.Trigger(event="walk_toward"))
-    assert machine.triggered == ["breathe", "walk_toward"]
+    assert machine.triggered == [("exposure", "breathe"), ("exposure", "walk_toward")]
     with pytest.raises(CommandRejected, match=r"no live event 'jump'.*breathe, walk_toward") as e:
         machine.apply(c.Trigger(event="jump"))
     assert e.value.code == "out_of_range"
+
+
+def test_the_safe_places_events_play_while_it_is_shown() -> None:
+    machine = SessionMachine(rungs=5, live_events={"gust": True}, safe_events=("breathe",))
+    machine.apply(c.Start())
+    machine.apply(c.Trigger(event="breathe"))  # baseline: the safe place is on screen
+    machine.apply(c.Start())
+    with pytest.raises(CommandRejected, match="'breathe' plays in the safe place"):
+        machine.apply(c.Trigger(event="breathe"))
+    machine.apply(c.Stop())
+    machine.apply(c.Trigger(event="breathe"))  # a breathing guide after a stop
+    with pytest.raises(CommandRejected, match="'gust' plays during the exposure"):
+        machine.apply(c.Trigger(event="gust"))
+    assert machine.triggered == [("safe", "breathe"), ("safe", "breathe")]
 
 
 def test_the_clients_stop_is_logged_as_the_clients() -> None:
