@@ -5,6 +5,7 @@ Lifecycle (called by the server's frame pipeline, always from the render thread)
     scenario = MyScenario(context)   # nothing built yet
     scenario.load()                  # build the scene under context.root, tag the stimuli
     scenario.rung_start(rung)        # the hierarchy moved to a new rung (after load: rung 0)
+    scenario.settle()                # the values jump (after load, a preview, a stop)
     scenario.update(values, dt)      # every frame: apply the current parameter values
     scenario.event(name)             # a live event the therapist triggered
     scenario.unload()                # remove everything; the context's root is left empty
@@ -80,6 +81,11 @@ class Scenario:
         silences every sound, so a scenario with looping sounds (wind, a hum) starts them
         again here.
         """
+
+    def settle(self) -> None:
+        """The values are about to jump rather than ramp (the scene was just built, a preview
+        snapped to a level, or the exposure came back from a stop at its mildest values): put
+        moving things where the next ``update`` expects them instead of animating there."""
 
     def update(self, values: Mapping[str, float], dt: float) -> None:
         """Apply this frame's parameter values to the scene (``dt``: seconds since last)."""

@@ -34,6 +34,7 @@ class ScenarioRunner:
         self.scenario.load()
         self.loaded = True
         self.scenario.rung_start(0)
+        self.scenario.settle()
         self.scenario.update(self.values, 0.0)
 
     def set_level(self, rung: int, intensity: float) -> None:
@@ -47,11 +48,13 @@ class ScenarioRunner:
     def snap(self) -> None:
         """Jump to the target at once: for previews and screenshots only, never in a session."""
         self.values = dict(self.target)
+        self.scenario.settle()
         self.scenario.update(self.values, 0.0)
 
     def restart_mildest(self) -> None:
         """Drop the values to the mildest level (after a stop); the target is kept."""
         self.values = self.spec.level_values(0, 0.0)
+        self.scenario.settle()
 
     def step(self, dt: float) -> Mapping[str, float]:
         """Move every value toward its target by at most its rate, then update the scene."""
