@@ -294,6 +294,7 @@ def sky_dome(parent: NodePath, zenith: Vec, horizon: Vec, ground: Vec,
     # Black and metallic: no diffuse and no reflection of the environment, only emission.
     material(sky, (0, 0, 0, 1), roughness=1.0, metallic=1.0, emission=(1, 1, 1, 1))
     sky.set_light_off(1)
+    sky.set_fog_off(1)  # the sky is the far distance; fog on it would hide the gradient
     sky.set_bin("background", 0)
     sky.set_depth_write(False)
     sky.set_compass()  # turns with the world, not with the client

@@ -141,6 +141,8 @@ class Sound:
     handle: Any
     node: NodePath | None = None
     looping: bool = False
+    volume: float = 1.0
+    """The volume last asked for (kept without a device too, so it can be checked)."""
 
 
 @dataclass
@@ -174,7 +176,7 @@ class SoundPlayer:
     def play(self, sound: Sound, at: NodePath | None = None, loop: bool = False,
              volume: float = 1.0) -> None:
         """Start ``sound`` at node ``at`` (or at the listener when ``None``)."""
-        sound.node, sound.looping = at, loop
+        sound.node, sound.looping, sound.volume = at, loop, volume
         self.log.append(("loop" if loop else "play", sound.name))
         if sound.handle is not None:
             sound.handle.set_loop(loop)
@@ -184,8 +186,9 @@ class SoundPlayer:
 
     def set_volume(self, sound: Sound, volume: float) -> None:
         """Change a playing sound's volume (0-1): wind rising with height, for instance."""
+        sound.volume = max(0.0, min(1.0, volume))
         if sound.handle is not None:
-            sound.handle.set_volume(max(0.0, min(1.0, volume)))
+            sound.handle.set_volume(sound.volume)
 
     def stop(self, sound: Sound) -> None:
         """Stop one sound."""

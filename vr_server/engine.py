@@ -134,7 +134,10 @@ class Engine:
         self.safe = self.world.attach_new_node("safe-place")
         self.shared = self.world.attach_new_node("shared")
         self.head = self.render.attach_new_node("head")
-        self.audio_manager = base.sfxManagerList[0] if base.sfxManagerList else None
+        # Without audio the scenes get no manager at all: nothing is loaded or moved per frame
+        # for sound nobody hears (the sound log still records what would have played).
+        self.audio_manager = (base.sfxManagerList[0]
+                              if config.audio and base.sfxManagerList else None)
         gsg = self.output.get_gsg()
         self.renderer_name = (f"{gsg.get_driver_renderer()} ({gsg.get_driver_vendor()}, "
                               f"{base.pipe.get_interface_name()})")

@@ -32,8 +32,9 @@ def scene_state(root: NodePath) -> list[tuple[object, ...]]:
     state = []
     for node in [root, *root.find_all_matches("**")]:
         pos, hpr, scale = node.get_pos(root), node.get_hpr(root), node.get_scale(root)
+        shear, tint = node.get_shear(root), node.get_color_scale()
         state.append((node.get_name(), node.is_hidden(),
-                      *(round(v, 5) for v in (*pos, *hpr, *scale))))
+                      *(round(v, 5) for v in (*pos, *hpr, *scale, *shear, *tint))))
     return state
 
 
@@ -140,7 +141,7 @@ class ScenarioContract:
             stage.runner.scenario.event(event.name)
             for _ in range(30):
                 stage.update(FRAME)
-                stage.engine.step()
+            stage.engine.step()  # and the scene still draws
 
     def test_unload_leaves_nothing_behind(self, engine: Engine, cls: type[Scenario]) -> None:
         tasks = {t.name for t in engine.task_mgr.getAllTasks()}
