@@ -114,8 +114,9 @@ def worker_work(scenario: str, seconds: float) -> dict[str, Any]:
         stop.set()
         console.join(10)
         app.close()
-    frames = [t for t, _ in timings]
-    return {"work_ms": _quantiles([w for _, w in timings]),
+    frames = [t for t, _, _ in timings]
+    return {"work_ms": _quantiles([w for _, w, _ in timings]),
+            "work_cpu_ms": _quantiles([c for _, _, c in timings]),
             "task_us_mean": per_task,
             "frame_interval_ms": _quantiles(frames),
             "fps": len(frames) / sum(frames) if frames else 0.0}
@@ -245,8 +246,11 @@ def _print_scenario(scenario: str, entry: dict[str, Any],
         print(f"  own work: failed: {work['error']}")
     else:
         w = work["work_ms"]
+        c = work["work_cpu_ms"]
         print(f"  own work per frame at 90 Hz: p50 {w['p50']:.3f} ms  p99 {w['p99']:.3f} ms  "
               f"max {w['max']:.2f} ms  ({w['n']} frames, loop at {work['fps']:.1f} fps)")
+        print(f"    its CPU time (without waits for a core or the GIL): p50 {c['p50']:.3f} ms "
+              f" p99 {c['p99']:.3f} ms")
         print("    mean per task, µs: " + "  ".join(
             f"{k} {v:.0f}" for k, v in work["task_us_mean"].items()))
     for label, _, size in shapes:

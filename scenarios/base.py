@@ -55,7 +55,8 @@ class ScenarioContext:
     targets: TargetRegistry
     client: ClientView = field(default_factory=ClientView)
     clock: Callable[[], float] = lambda: 0.0
-    """Session time in seconds (frozen while the session is paused)."""
+    """Session time in seconds (it runs on while the session is paused; animate from ``dt``,
+    which is 0 while paused)."""
     loader: Any = None
     """Panda3D's model loader, for sites that bring their own models; the built-ins do not."""
 

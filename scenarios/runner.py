@@ -15,6 +15,9 @@ from collections.abc import Mapping
 from scenarios.base import Scenario
 from scenarios.spec import ScenarioSpec
 
+MAX_STEP_S = 0.1
+"""The longest frame a ramp accounts for: no frame moves a parameter more than ``rate * 0.1``."""
+
 
 class ScenarioRunner:
     """Targets and smoothed values for one loaded scenario."""
@@ -37,12 +40,17 @@ class ScenarioRunner:
         self.scenario.settle()
         self.scenario.update(self.values, 0.0)
 
-    def set_level(self, rung: int, intensity: float) -> None:
-        """Aim at a level; the values get there at the declared rates."""
+    def set_level(self, rung: int, intensity: float, announce: bool = True) -> None:
+        """Aim at a level; the values get there at the declared rates.
+
+        ``announce`` False changes the target without calling ``rung_start`` (the scene is
+        hidden; it is announced when the scene is shown again).
+        """
         self.target = self.spec.level_values(rung, intensity)
         if rung != self.rung:
             self.rung = rung
-            self.scenario.rung_start(rung)
+            if announce:
+                self.scenario.rung_start(rung)
         self.intensity = intensity
 
     def snap(self) -> None:
@@ -59,6 +67,9 @@ class ScenarioRunner:
     def step(self, dt: float) -> Mapping[str, float]:
         """Move every value toward its target by at most its rate, then update the scene."""
         values, target = self.values, self.target
+        # After a stall (a dragged window, a slow disk) the ramp resumes where it was rather
+        # than covering the whole stall in one visible jump.
+        dt = min(dt, MAX_STEP_S)
         for name, rate in self._rates.items():
             gap = target[name] - values[name]
             limit = rate * dt

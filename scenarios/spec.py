@@ -11,7 +11,8 @@ scenario developer gets an error naming the bad field when a definition is wrong
 A level is a rung plus an intensity in [0, 1] within it. At intensity 0 the scene takes the rung's
 ``values``; intensity moves each parameter linearly toward the rung's ``peak`` (by default the
 next rung's values; the top rung's own values), so the whole hierarchy is one continuous path
-from the mildest to the harshest setting.
+from the mildest to the harshest setting. (A rung with its own ``peak`` below the top breaks
+that path; the built-in scenarios give a peak only to their top rung.)
 """
 
 from __future__ import annotations

@@ -16,6 +16,16 @@ from telemetry.clock import SessionClock
 from telemetry.connection import ConnectionInfo
 from telemetry.schemas import Command, Envelope, Message
 from telemetry.server import IncomingCommand, ServerConfig, ServerTransport
+from vr_server.engine import DisplayConfig, Engine, current
+
+ENGINE_SIZE = (320, 180)
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    """The process's offscreen engine (Panda3D allows one per process): real rendering, EGL,
+    llvmpipe without a GPU. Tests that need another display mode run a process of their own."""
+    return current(DisplayConfig(mode="offscreen", size=ENGINE_SIZE, shading="pbr"))
 
 
 @dataclass

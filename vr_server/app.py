@@ -29,6 +29,7 @@ from panda3d.core import GraphicsOutput, Point3, Texture, Vec3
 
 from avatar.standin import AvatarStandIn
 from scenarios.base import Scenario
+from scenarios.registry import ScenarioError
 from scenarios.registry import load as load_scenario
 from scenarios.targets import LOOK_CODES, gaze_hit, nearest_distance
 from telemetry.schemas import Frame
@@ -72,6 +73,10 @@ class ServerApp:
         self.config = config
         scenario_cls: type[Scenario] = load_scenario(config.scenario)
         safe_cls: type[Scenario] = load_scenario(config.safe_place)
+        if safe_cls.spec.graded:
+            raise ScenarioError(
+                f"{safe_cls.spec.name!r} cannot be the safe place: it is a graded exposure "
+                "scenario (a safe place's spec says graded=False)")
         spec = scenario_cls.spec
         self.spec = spec
         display = config.display
@@ -90,16 +95,23 @@ class ServerApp:
         self._client_lock = threading.Lock()
         self.source = FrameSource(spec, display.frame_rate, self.client, self._client_lock)
         self.host = SessionHost(host_config, source=self.source)
-        self.stage = Stage(self.engine, scenario_cls, safe_cls, config.host.seed,
-                           clock=lambda: self.host.clock.now_ns() * 1e-9)
+        try:
+            self.stage = Stage(self.engine, scenario_cls, safe_cls, config.host.seed,
+                               clock=lambda: self.host.clock.now_ns() * 1e-9,
+                               contain_failures=True)
+        except Exception as exc:
+            raise ScenarioError(f"scenario {spec.name!r} or safe place "
+                                f"{safe_cls.spec.name!r} could not be set up: "
+                                f"{type(exc).__name__}: {exc}") from exc
         self.avatar = AvatarStandIn(self.engine.shared, self.stage.targets)
         self.mirror = MirrorEncoder(config.mirror, self._publish_frame)
         self.pipeline: FramePipeline | None = None
         self.window_input: Any = None
         self.frame_times: list[float] = []
         self.work_times: list[float] = []
-        self.timings: list[tuple[float, float]] = []
-        """``(frame interval, own work)`` in seconds per frame, with ``keep_timings``."""
+        self.timings: list[tuple[float, float, float]] = []
+        """``(frame interval, own work, own work's CPU time)`` in seconds per frame, with
+        ``keep_timings``."""
         # Per-frame state, kept between tasks of one frame.
         self._level = (-1, -1.0)
         self._last_frame_t: float | None = None
@@ -128,13 +140,21 @@ class ServerApp:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Build the scenes, open the session and register the frame pipeline."""
+        """Build the scenes, open the session and register the frame pipeline.
+
+        The scenes are built before anything is recorded: a scenario that fails to build
+        stops the start with a :class:`ScenarioError` naming it, and no session is left open.
+        """
         # The frame loop shares the interpreter with the transport, recorder and mirror
         # threads. Python hands the GIL back to a waiting thread only every switch interval
         # (5 ms by default), which would stall a frame by up to 5 ms; 0.5 ms keeps the
         # worst wait well inside a 90 Hz frame.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
-        self.stage.load()
+        try:
+            self.stage.load()
+        except Exception as exc:
+            raise ScenarioError(f"scenario {self.spec.name!r} failed to build its scene: "
+                                f"{type(exc).__name__}: {exc}") from exc
         self.avatar.load(self.spec.viewpoint, self.spec.view_heading)
         self.host.start()
         self._setup_mirror_copy()
@@ -161,7 +181,13 @@ class ServerApp:
         while not self.host.stop_requested.is_set() and self.host.machine.state != "ended":
             if duration_s is not None and time.monotonic() - started >= duration_s:
                 break
-            self.engine.step()
+            try:
+                self.engine.step()
+            except KeyboardInterrupt:
+                # Panda3D's task manager takes SIGINT during a frame and raises this; it is
+                # the operator ending the session, like SIGTERM.
+                log.info("interrupted: ending the session")
+                self.host.stop_requested.set()
 
     def close(self, reason: str = "server shut down") -> None:
         """End the session record, stop the threads and remove the scenes."""
@@ -191,12 +217,18 @@ class ServerApp:
             self.frame_times.append(self._dt)
             self.work_times.append(self.pipeline.last_work_s)
             if self.config.keep_timings:
-                self.timings.append((self._dt, self.pipeline.last_work_s))
+                self.timings.append((self._dt, self.pipeline.last_work_s,
+                                     self.pipeline.last_cpu_s))
         self._last_frame_t = now
         host = self.host
         # Per-frame samples carry the frame's start: the moment its commands were applied.
         self._frame_t_ns = host.clock.now_ns()
         host.step()
+        # The client's own actions (keys at the window, the virtual client's stop and
+        # answers) are applied here too, so they show in this frame's image like commands.
+        if self.window_input is not None:
+            self.window_input.apply()
+        self._client_actions()
         machine = host.machine
         if machine.state == "ended":
             host.stop_requested.set()
@@ -207,10 +239,18 @@ class ServerApp:
             self.stage.set_level(*level)
         while machine.triggered:
             scene, name = machine.triggered.pop(0)
-            if scene == "exposure" and machine.state in LIVE_STATES:
-                self.stage.runner.scenario.event(name)
-            elif scene == "safe" and self.stage.showing_safe and self.stage.safe_runner:
-                self.stage.safe_runner.scenario.event(name)
+            if not self.stage.play_event(scene, name):
+                # Recorded as triggered, but its scene was gone by this frame (a stop in
+                # the same frame): say so, rather than let the log claim it played.
+                host.alert("event_not_played", "info",
+                           f"live event {name!r} was not played: its scene is not shown",
+                           event=name)
+        self._record_failures()
+
+    def _record_failures(self) -> None:
+        while self.stage.failures:
+            scene, error = self.stage.failures.pop(0)
+            self.host.scenario_failed(scene, error)
 
     def _input(self) -> None:
         t_s = self.host.clock.now_ns() * 1e-9
@@ -247,6 +287,7 @@ class ServerApp:
         live = self.host.machine.state in LIVE_STATES
         self.stage.update(self._dt if live or self.stage.showing_safe else 0.0)
         self.avatar.update(self._dt, self._head)
+        self._record_failures()
 
     def _gaze(self) -> None:
         spheres = self.stage.targets.snapshot(self.engine.world)  # once a frame, used thrice
@@ -273,7 +314,6 @@ class ServerApp:
         self.source.add_frame(t_ns, head, (self._head.x, self._head.y, self._head.z,
                                            d.x, d.y, d.z), scene,
                               [values[n] for n in self.spec.parameter_names])
-        self._client_actions()
         now = time.monotonic()
 
         if now >= self._next_stats:
@@ -299,12 +339,18 @@ class ServerApp:
                     host.publish_descriptors()
             except Exception:  # telemetry must never take the session down
                 log.exception("publishing samples failed")
+        try:  # the last rows of the session, so the record ends where the session did
+            host.publish_samples()
+        except Exception:
+            log.exception("publishing the last samples failed")
 
     def _client_actions(self) -> None:
         client, host = self.client, self.host
         if client is None:
             return
-        if host.machine.state in LIVE_STATES and client.wants_stop():
+        with self._client_lock:  # the publishing thread samples the same model
+            stop = client.wants_stop()
+        if host.machine.state in LIVE_STATES and stop:
             host.client_stop("the client pressed stop (virtual client, arousal above its "
                              "panic threshold)")
             return
@@ -314,7 +360,8 @@ class ServerApp:
             self._answer_due = None
             return
         if self._answer_due is None or self._answer_due[2] != asked.checkin_id:
-            answer = client.answer_checkin(asked.instrument, t_s)
+            with self._client_lock:
+                answer = client.answer_checkin(asked.instrument, t_s)
             if answer is None:  # an instrument the simulated client cannot answer
                 self._answer_due = (math.inf, 0.0, asked.checkin_id)
             else:

@@ -26,8 +26,9 @@ class FrameTask:
 
 
 PIPELINE: tuple[FrameTask, ...] = (
-    FrameTask("commands", -60, "console commands and the client's own actions first: a stop "
-              "received before this frame starts removes the stimulus from this frame's image"),
+    FrameTask("commands", -60, "console commands and the client's own actions (keys, the "
+              "virtual client's stop and answers) first: a stop received before this frame "
+              "starts removes the stimulus from this frame's image"),
     FrameTask("input", -50, "the client's head and gaze (headset, window or virtual client) "
               "before anything uses where the client is"),
     FrameTask("scene", -40, "the session state picks the scene; the scenario ramps toward "
@@ -57,6 +58,10 @@ class FramePipeline:
         """Seconds spent in the work tasks so far in the current frame."""
         self.last_work_s = 0.0
         """Seconds spent in the work tasks during the whole previous frame."""
+        self.cpu_s = 0.0
+        self.last_cpu_s = 0.0
+        """CPU seconds this thread used in the work tasks during the previous frame: the
+        work itself, without the time the thread waited for the GIL or a core."""
         self.totals: dict[str, float] = {t.name: 0.0 for t in PIPELINE}
         """Seconds spent in each task since the pipeline started (where the work goes)."""
         self._tasks: list[Any] = []
@@ -70,14 +75,16 @@ class FramePipeline:
         name = task.name
 
         def run(_task: Any) -> int:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             if first:
                 self.last_work_s, self.work_s = self.work_s, 0.0
+                self.last_cpu_s, self.cpu_s = self.cpu_s, 0.0
             handler()
             spent = time.perf_counter() - start
             self.totals[name] += spent
             if task.counts_as_work:
                 self.work_s += spent
+                self.cpu_s += time.thread_time() - cpu
             return 1  # Task.cont: run again next frame
 
         return run

@@ -220,6 +220,8 @@ class SessionHost:
 
     def client_stop(self, reason: str = "the client pressed stop") -> None:
         """The client's stop (a key, a controller chord, or the virtual client's panic)."""
+        if self.machine.state in {"ended", "safe_hold"}:
+            return  # already safe (or over): a second press changes nothing
         if self.store_error is None:
             for event in self.machine.apply(Stop(reason=reason), actor="client"):
                 self._record(event)
@@ -241,26 +243,54 @@ class SessionHost:
             self._record(event)
         self._state_changed()
 
+    def alert(self, code: str, severity: str, message: str, **details: Any) -> None:
+        """Record and publish an alert for the therapist."""
+        if self.store_error is None:
+            self._record(Alert(code=code, severity=severity,  # type: ignore[arg-type]
+                               message=message, details=details))
+
+    def scenario_failed(self, scene: str, error: BaseException) -> None:
+        """A scene's code raised: record why, hold the session safe, keep serving."""
+        why = f"{scene}: {type(error).__name__}: {error}"[:900]
+        log.error("the %s scene failed; holding the session safe: %s", scene, why)
+        if self.store_error is None:
+            self._record(Alert(code="scenario_failed", severity="critical",
+                               message=f"the {scene} scene failed and was removed",
+                               details={"error": why}))
+        events = self.machine.scene_failed(why) if scene == "exposure" else []
+        if not events and scene == "exposure":
+            self.machine.blocked = why
+        for event in events:
+            if self.store_error is None:
+                self._record(event)
+        self._state_changed()
+
     def _state_changed(self) -> None:
         self._transport().state = self.machine.state
         self.source.set_exposure(self.exposure_intensity())
 
     def close(self, reason: str = "server shut down") -> None:
-        """End the session record cleanly (events flushed, connection file removed)."""
-        if self.recorder is not None:
-            if self.machine.state != "ended":
-                self._record(StateChange(from_state=self.machine.state, to_state="ended",
-                                         reason=reason, actor="server"))
-                self.machine.state = "ended"
-            self.recorder.close()
-            self.recorder = None
-            with SessionStore(self.store_path) as store:
-                store.end_session(self.session_id)
-        if self.transport is not None:
-            self.transport.close()
-            self.transport = None
-        if self.connection_file is not None:
-            self.connection_file.unlink(missing_ok=True)
+        """End the session record cleanly (events flushed, connection file removed).
+
+        The sockets are closed and the connection file removed even when the store fails, so
+        no console keeps finding a session that is gone.
+        """
+        try:
+            if self.recorder is not None:
+                if self.machine.state != "ended":
+                    self._record(StateChange(from_state=self.machine.state, to_state="ended",
+                                             reason=reason, actor="server"))
+                    self.machine.state = "ended"
+                recorder, self.recorder = self.recorder, None
+                recorder.close()
+                with SessionStore(self.store_path) as store:
+                    store.end_session(self.session_id)
+        finally:
+            if self.transport is not None:
+                self.transport.close()
+                self.transport = None
+            if self.connection_file is not None:
+                self.connection_file.unlink(missing_ok=True)
 
     # ---------------------------------------------------------------- internals
 

@@ -76,6 +76,8 @@ class SessionMachine:
         self.triggered: list[tuple[str, str]] = []
         """``(scene, event)`` applied but not yet played, scene ``"exposure"`` or ``"safe"``
         (the frame pipeline drains it)."""
+        self.blocked: str | None = None
+        """Why the exposure can no longer be shown (its scenario failed), if it cannot."""
         self._resume_to: SessionState = "exposure"
         self._checkins = 0
         self._ruptures = 0
@@ -114,12 +116,16 @@ class SessionMachine:
             case c.Start():
                 if state == "ready":
                     return [self._move("baseline", "session started")]
+                if state == "baseline" and self.blocked is not None:
+                    raise self._refuse("start", f"the scenario failed: {self.blocked}")
                 if state == "baseline":
                     return [self._move("exposure", "exposure started")]
                 raise self._refuse("start")
             case c.Resume():
                 if state not in {"paused", "safe_hold"}:
                     raise self._refuse("resume")
+                if self.blocked is not None and self._resume_to == "exposure":
+                    raise self._refuse("resume", f"the scenario failed: {self.blocked}")
                 return [self._move(self._resume_to, "resumed")]
             case c.End():
                 if state == "closing":
@@ -221,6 +227,15 @@ class SessionMachine:
         """No console is connected: hold the session safely until one is back."""
         events: list[object] = [Alert(code="console_lost", severity="critical",
                                       message="no console connected")]
-        if self.state in ACTIVE:
+        if self.state in ACTIVE or self.state == "paused":
+            # A paused exposure is still on screen: without a therapist, the safe place.
             events.append(self._move("safe_hold", "console lost", actor="server"))
+        return events
+
+    def scene_failed(self, why: str) -> list[object]:
+        """The exposure scene broke: hold the session safe, and keep the exposure closed."""
+        self.blocked = why
+        events: list[object] = []
+        if self.state not in {"safe_hold", "closing", "ended"}:
+            events.append(self._move("safe_hold", f"the scenario failed: {why}", actor="server"))
         return events

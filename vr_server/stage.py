@@ -28,7 +28,8 @@ class Stage:
 
     def __init__(self, engine: Engine, scenario_cls: type[Scenario],
                  safe_cls: type[Scenario] | None, seed: int,
-                 clock: Callable[[], float] = lambda: 0.0) -> None:
+                 clock: Callable[[], float] = lambda: 0.0,
+                 contain_failures: bool = False) -> None:
         self.engine = engine
         self.world = engine.world
         self.targets = TargetRegistry()
@@ -50,6 +51,13 @@ class Stage:
                 targets=TargetRegistry(), client=self.client, clock=clock,
                 loader=engine.base.loader)))
         self.showing_safe = False
+        self.contain_failures = contain_failures
+        """In a session, an exception from a scene's code removes that scene (the exposure
+        gives way to the safe place at once) instead of ending the session; the failures wait
+        in :attr:`failures` for the session to record. Previews and tests let them raise."""
+        self.failures: list[tuple[str, BaseException]] = []
+        self.broken: set[str] = set()
+        """Scenes that failed: ``"exposure"`` and/or ``"safe"``; never shown again."""
 
     @property
     def spec(self) -> object:
@@ -82,39 +90,85 @@ class Stage:
         self.client.head = Point3(x, y, eye)
         self.client.heading = spec.view_heading
 
+    def _guard(self, scene: str, call: Callable[[], object]) -> None:
+        """Run a scene's code; with ``contain_failures``, a failure removes that scene."""
+        if scene in self.broken:
+            return
+        if not self.contain_failures:
+            call()
+            return
+        try:
+            call()
+        except Exception as exc:  # any bug in scene code; the session goes on without it
+            log.exception("the %s scene failed", scene)
+            self.failures.append((scene, exc))
+            self.broken.add(scene)
+            if scene == "exposure":
+                self.engine.scene.hide()
+                self.sound.stop_all()
+                self.showing_safe = False
+                self.show_safe(True)
+            else:
+                self.engine.safe.hide()
+                self.safe_sound.stop_all()
+
     def show_safe(self, safe: bool) -> None:
         """Swap scenes at once: stimulus gone and safe place shown in this frame (or back)."""
+        if not safe and "exposure" in self.broken:
+            safe = True  # a failed exposure scene is never shown again
         if safe == self.showing_safe:
             return
         self.showing_safe = safe
         if safe:
+            # The exposure goes first, before any of the safe place's code runs.
             self.engine.scene.hide()
             self.sound.stop_all()
-            if self.safe_runner is not None:
+            safe_runner = self.safe_runner
+            if safe_runner is not None and "safe" not in self.broken:
                 self.engine.safe.show()
-                self.safe_runner.scenario.rung_start(self.safe_runner.rung)
+                self._guard("safe", lambda: safe_runner.scenario.rung_start(safe_runner.rung))
         else:
             self.engine.safe.hide()
             self.safe_sound.stop_all()
-            # Back from a stop: from the mildest values, ramping up to the level again.
-            self.runner.restart_mildest()
-            self.runner.scenario.rung_start(self.runner.rung)
             self.engine.scene.show()
 
+            def back() -> None:
+                # Back from a stop: from the mildest values, ramping up to the level again.
+                self.runner.restart_mildest()
+                self.runner.scenario.rung_start(self.runner.rung)
+
+            self._guard("exposure", back)
+
     def set_level(self, rung: int, intensity: float) -> None:
-        """Aim the exposure at a level (reached at the scenario's declared rates)."""
-        self.runner.set_level(rung, intensity)
+        """Aim the exposure at a level (reached at the scenario's declared rates). While the
+        safe place is shown only the target moves: the rung is announced to the scenario
+        (its sounds restart) when the exposure is shown again."""
+        self._guard("exposure", lambda: self.runner.set_level(
+            rung, intensity, announce=not self.showing_safe))
+
+    def play_event(self, scene: str, name: str) -> bool:
+        """Play a live event in the exposure (``"exposure"``) or the safe place (``"safe"``);
+        False when that scene is not the one shown."""
+        if scene == "exposure" and not self.showing_safe:
+            self._guard("exposure", lambda: self.runner.scenario.event(name))
+            return "exposure" not in self.broken
+        if scene == "safe" and self.showing_safe and self.safe_runner is not None:
+            safe_runner = self.safe_runner
+            self._guard("safe", lambda: safe_runner.scenario.event(name))
+            return "safe" not in self.broken
+        return False
 
     def update(self, dt: float) -> Mapping[str, float]:
         """Advance whichever scene is shown by ``dt`` seconds; returns the exposure values."""
         if self.showing_safe:
-            if self.safe_runner is not None:
-                self.safe_runner.step(dt)
+            safe_runner = self.safe_runner
+            if safe_runner is not None:
+                self._guard("safe", lambda: safe_runner.step(dt))
             self.safe_sound.update(self.world)
             return self.runner.values
-        values = self.runner.step(dt)
+        self._guard("exposure", lambda: self.runner.step(dt))
         self.sound.update(self.world)
-        return values
+        return self.runner.values
 
     def gaze(self, origin: Point3, direction: Vec3) -> GazeHit:
         """What the client's gaze ray hits (stimulus, avatar or elsewhere)."""

@@ -36,6 +36,10 @@ class WindowInput:
         self.held: dict[str, bool] = dict.fromkeys(KEYS, False)
         self.heading = engine.head.get_h()
         self.pitch = engine.head.get_p()
+        self.pending: list[tuple[str, float]] = []
+        """Key actions waiting for the next frame's start (see :meth:`apply`)."""
+        self._events = [*KEYS, *(f"{k}-up" for k in KEYS), *map(str, range(10)), "=",
+                        "space", "escape"]
         props = WindowProperties()
         props.set_cursor_hidden(True)
         props.set_mouse_mode(WindowProperties.M_confined)  # recentred each frame below
@@ -55,12 +59,21 @@ class WindowInput:
 
     def stop(self) -> None:
         """The client's stop key: safe place in the next frame, logged as the client's."""
-        self.host.client_stop("the client pressed stop (keyboard)")
+        self.pending.append(("stop", 0.0))
 
     def rate(self, value: int) -> None:
-        """Answer the open check-in, if there is one."""
-        if self.host.machine.open_checkin is not None:
-            self.host.answer_checkin(float(value))
+        """Answer the open check-in, if there is one (at the next frame)."""
+        self.pending.append(("rate", float(value)))
+
+    def apply(self) -> None:
+        """Apply the keys pressed since the last frame, at the start of this one: like a
+        console's command, a key shows in the frame that applies it and is logged with it."""
+        actions, self.pending = self.pending, []
+        for action, value in actions:
+            if action == "stop":
+                self.host.client_stop("the client pressed stop (keyboard)")
+            elif self.host.machine.open_checkin is not None:
+                self.host.answer_checkin(value)
 
     def update(self, dt: float) -> None:
         """Apply this frame's mouse motion and held keys to the head."""
@@ -82,5 +95,6 @@ class WindowInput:
             head.set_y(head.get_y() + side * math.sin(rad) + forward * math.cos(rad))
 
     def close(self) -> None:
-        """Stop listening to the keys."""
-        self.base.ignore_all()
+        """Stop listening to the keys (ShowBase's own handlers stay)."""
+        for event in self._events:
+            self.base.ignore(event)

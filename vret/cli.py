@@ -118,13 +118,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    runner.start()
-    what = "telemetry only" if args.display == "none" else (
-        f"scenario {runner.spec.name}, {args.display} display"
-        f"{', virtual client' if runner.client is not None else ''}")
-    print(f"session {host.session_id} serving ({what}); connection file: "
-          f"{host.connection_file}", flush=True)
-    try:
+    try:  # close() also ends a record that a failed start left open
+        runner.start()
+        what = "telemetry only" if args.display == "none" else (
+            f"scenario {runner.spec.name}, {args.display} display"
+            f"{', virtual client' if runner.client is not None else ''}")
+        print(f"session {host.session_id} serving ({what}); connection file: "
+              f"{host.connection_file}", flush=True)
         runner.run(duration_s=args.duration)
     finally:
         runner.close()

@@ -60,9 +60,12 @@ class _Shots:
         return f"screenshot {path.name} (frame {frame.frame_number})"
 
 
-def _script(client: CommandClient, duration_s: float, log: list[str], shots: _Shots) -> None:
+def _script(client: CommandClient, duration_s: float, log: list[str], shots: _Shots,
+            live_event: str | None) -> None:
     """The therapist's side of the demo: steps spread over the monitoring window; after each
     step the scene ramps for a while and the client's view is saved."""
+    event: list[tuple[c.CommandArgs, str | None]] = (
+        [(c.Trigger(event=live_event), f"event-{live_event}")] if live_event else [])
     plan: list[tuple[c.CommandArgs, str | None]] = [
         (c.Start(), "baseline"), (c.Start(), "exposure-rung-0"),
         (c.SetLevel(rung=1, intensity=0.5), "rung-1"),
@@ -70,6 +73,7 @@ def _script(client: CommandClient, duration_s: float, log: list[str], shots: _Sh
         (c.SetLevel(rung=3, intensity=0.0), "rung-3"),
         (c.Annotate(text="client steady at rung 3"), None),
         (c.SetLevel(rung=5, intensity=0.0), "rung-5"),
+        *event,
         (c.Stop(reason="demo: client asked to stop"), "stop-safe-place"),
         (c.Resume(), None),
         (c.SetLevel(rung=1, intensity=0.0, reason="step down after the stop"), "after-stop"),
@@ -87,6 +91,14 @@ def _script(client: CommandClient, duration_s: float, log: list[str], shots: _Sh
         time.sleep(step / 2)  # the scene ramps toward the new level at its declared rates
         if shot is not None:
             log.append(f"  {'':<12} {shots.save(shot)}")
+
+
+def _first_live_event(scenario: str) -> str | None:
+    """The scenario's first live event, for the demo to trigger (None without one)."""
+    from scenarios.registry import load
+
+    events = load(scenario).spec.live_events
+    return events[0].name if events else None
 
 
 def run_demo(data_dir: Path, *, duration_s: float = 24.0, scenario: str = "heights",
@@ -109,7 +121,8 @@ def run_demo(data_dir: Path, *, duration_s: float = 24.0, scenario: str = "heigh
         commands_log: list[str] = []
         with CommandClient(info) as client:
             script = threading.Thread(target=_script,
-                                      args=(client, duration_s, commands_log, shots),
+                                      args=(client, duration_s, commands_log, shots,
+                                            _first_live_event(scenario)),
                                       daemon=True)
             script.start()
             print(f"console: following {info.pub} for {duration_s:.0f} s", flush=True)

@@ -97,7 +97,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     conn = tmp / "conn.json"
     process = subprocess.Popen(
         [sys.executable, "-m", "vret", "serve", "--scenario", str(EXAMPLE),
-         "--safe-place", str(EXAMPLE), "--display", "offscreen", "--size", "256x144",
+         "--display", "offscreen", "--size", "256x144",
          "--session-id", "s-app", "--data-dir", str(tmp / "data"), "--connection-file",
          str(conn), "--duration", "120", "--seed", "5"],
         cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -194,3 +194,24 @@ def test_the_clients_stop_is_logged_as_the_clients() -> None:
     (event,) = machine.apply(c.Stop(reason="pressed stop"), actor="client")
     assert isinstance(event, StateChange) and event.actor == "client"
     assert machine.state == "safe_hold" and not machine.stimulus_visible
+
+
+def test_losing_the_console_during_a_pause_removes_the_frozen_stimulus() -> None:
+    machine = _in_exposure()
+    machine.apply(c.Pause())
+    assert machine.scene_shown
+    _, held = machine.console_lost()
+    assert isinstance(held, StateChange) and held.to_state == "safe_hold"
+    assert not machine.scene_shown
+    (back,) = machine.apply(c.Resume())
+    assert isinstance(back, StateChange) and back.to_state == "exposure"
+
+
+def test_a_failed_scene_keeps_the_exposure_closed() -> None:
+    machine = _in_exposure()
+    (held,) = machine.scene_failed("update: ValueError: bad")
+    assert isinstance(held, StateChange) and held.to_state == "safe_hold"
+    with pytest.raises(CommandRejected, match="the scenario failed: update"):
+        machine.apply(c.Resume())
+    machine.apply(c.End())  # the session can still be closed properly
+    assert machine.state == "closing"

@@ -55,8 +55,8 @@ def _xdotool(display: str, *args: str) -> str:
 def test_a_client_at_a_window_looks_rates_and_stops(display: str, tmp_path: Path) -> None:
     conn = tmp_path / "conn.json"
     server = subprocess.Popen(
-        [sys.executable, "-m", "vret", "serve", "--scenario", str(EXAMPLE), "--safe-place",
-         str(EXAMPLE), "--display", "window", "--size", "320x180", "--session-id", "s-win",
+        [sys.executable, "-m", "vret", "serve", "--scenario", str(EXAMPLE), "--display",
+         "window", "--size", "320x180", "--session-id", "s-win",
          "--data-dir", str(tmp_path / "data"), "--connection-file", str(conn),
          "--duration", "60"],
         env={**os.environ, "DISPLAY": display}, cwd=tmp_path,
