@@ -52,7 +52,7 @@ def test_a_failing_live_event_holds_the_session_safe_and_it_goes_on(tmp_path: Pa
             while client.request(c.Annotate(text="still here")).result["state"] != "safe_hold":
                 assert time.monotonic() < deadline, "the session was not held safe"
                 time.sleep(0.1)
-            with pytest.raises(CommandFailed, match="the scenario failed.*the drop fell over"):
+            with pytest.raises(CommandFailed, match=r"the scenario failed.*the drop fell over"):
                 client.request(c.Resume())
             assert client.request(c.Annotate(text="the server still serves")).frame
         assert server.poll() is None
