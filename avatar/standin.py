@@ -27,6 +27,7 @@ class AvatarStandIn:
         self.targets = targets
         self.root: NodePath | None = None
         self._head: NodePath | None = None
+        self._face: tuple[float, float, float] | None = None
 
     def load(self, viewpoint: tuple[float, float, float], heading: float) -> None:
         """Build the figure beside the client standing at ``viewpoint`` facing ``heading``."""
@@ -62,8 +63,10 @@ class AvatarStandIn:
         """Where the client looks to meet the avatar's eyes (None before load)."""
         if self._head is None:
             return None
-        pos = self._head.get_pos(world)
-        return (pos.x, pos.y, pos.z)
+        if self._face is None:  # the figure turns on the spot: its face stays put
+            pos = self._head.get_pos(world)
+            self._face = (pos.x, pos.y, pos.z)
+        return self._face
 
     def update(self, dt: float, client_head: Point3) -> None:
         """Turn toward the client (the figure keeps the client in view)."""
@@ -78,3 +81,4 @@ class AvatarStandIn:
             self.root.remove_node()
             self.root = None
             self._head = None
+            self._face = None

@@ -6,8 +6,8 @@ Two measurements per built-in scenario, each in a fresh process (Panda3D allows 
 process):
 
 * **own work** at 90 Hz: a complete session server (``vr_server.app.ServerApp``) with the
-  virtual client, a console connected over loopback (subscribed to everything, sending a level
-  change every half second and a check-in every few seconds), the scenario at its upper rungs.
+  virtual client, a console process connected over loopback (subscribed to everything, sending
+  a level change every 2 s and a check-in every 12 s), the scenario at its upper rungs.
   Own work is the time of the frame pipeline's tasks (commands, input, scene, gaze, telemetry),
   which excludes Panda3D's draw. The view is rendered at 64x36 here, so that software
   rendering does not starve the loop on a machine without a GPU.
@@ -55,7 +55,9 @@ def _quantiles(values: list[float]) -> dict[str, float]:
 
 
 def _console(info: Any, stop: Any, rungs: int) -> None:
-    """A console's load: subscribed to every topic, a level change every 0.5 s."""
+    """A console's load: subscribed to every topic, a level change every 2 s (a session
+    changes level every minute or so; at 2 s the scene is ramping most of the time, which is
+    its dearest state), a check-in every 12 s."""
     from telemetry import commands as c
     from telemetry.client import CommandClient
     from telemetry.errors import CommandFailed
@@ -70,7 +72,7 @@ def _console(info: Any, stop: Any, rungs: int) -> None:
         while not stop.is_set():
             subscriber.recv_many(20)
             if time.monotonic() >= next_level:
-                next_level += 0.5
+                next_level += 2.0
                 step += 1
                 try:
                     if step % 6 == 0:
