@@ -18,10 +18,22 @@ from telemetry.streams import STANDARD_STREAMS
 
 
 @dataclass
-class _StreamClock:
+class StreamClock:
+    """The sample clock of one stream: sample times are exact multiples of its period."""
+
     descriptor: StreamDescriptor
     period_ns: int
     next_ns: int = 0
+
+    def due(self, t_now_ns: int) -> np.ndarray | None:
+        """The int64 times of every sample due up to ``t_now_ns`` (None when none is), and
+        the clock moves past them."""
+        if self.next_ns > t_now_ns:
+            return None
+        n = (t_now_ns - self.next_ns) // self.period_ns + 1
+        ts = self.next_ns + self.period_ns * np.arange(n, dtype=np.int64)
+        self.next_ns = int(ts[-1]) + self.period_ns
+        return ts
 
 
 @dataclass
@@ -37,14 +49,14 @@ class SimulatedSensors:
     streams: tuple[StreamDescriptor, ...] = STANDARD_STREAMS
     arousal: float = 0.1
     intensity: float = 0.0
-    _clocks: list[_StreamClock] = field(init=False)
+    _clocks: list[StreamClock] = field(init=False)
     _rng: np.random.Generator = field(init=False)
     _ecg_phase: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.seed)
         self._clocks = [
-            _StreamClock(d, round(1e9 / d.nominal_rate)) for d in self.streams
+            StreamClock(d, round(1e9 / d.nominal_rate)) for d in self.streams
             if d.nominal_rate > 0
         ]
 
@@ -64,11 +76,9 @@ class SimulatedSensors:
         self.arousal += (target - self.arousal) * min(1.0, dt / 8.0)
         batches = []
         for clock in self._clocks:
-            if clock.next_ns > t_now_ns:
+            ts = clock.due(t_now_ns)
+            if ts is None:
                 continue
-            n = (t_now_ns - clock.next_ns) // clock.period_ns + 1
-            ts = clock.next_ns + clock.period_ns * np.arange(n, dtype=np.int64)
-            clock.next_ns = int(ts[-1]) + clock.period_ns
             values = self._values(clock.descriptor, ts)
             batches.append(SampleBatch(stream=clock.descriptor.name, timestamps_ns=ts,
                                        values=values.astype(clock.descriptor.dtype, copy=False)))

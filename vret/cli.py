@@ -50,24 +50,27 @@ def _bounded_int(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def _positive(text: str) -> float:
+def _number(text: str, ok: Callable[[float], bool], rule: str) -> float:
+    """A float argument that passes ``ok``; otherwise a usage error saying ``rule``."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value} must be more than 0")
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"{value} {rule}")
     return value
+
+
+def _positive(text: str) -> float:
+    return _number(text, lambda v: v > 0, "must be more than 0")
 
 
 def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{value} must not be negative")
-    return value
+    return _number(text, lambda v: v >= 0, "must not be negative")
+
+
+def _unit(text: str) -> float:
+    return _number(text, lambda v: 0.0 <= v <= 1.0, "is not between 0 and 1")
 
 
 def _parse_value(text: str) -> object:
@@ -227,16 +230,6 @@ def _size(text: str) -> tuple[int, int]:
     if not sep or not (16 <= size[0] <= 8192 and 16 <= size[1] <= 8192):
         raise argparse.ArgumentTypeError(f"{text!r}: give WIDTHxHEIGHT, e.g. 1280x720")
     return size
-
-
-def _unit(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
-    return value
 
 
 def cmd_scenario(args: argparse.Namespace) -> int:

@@ -24,11 +24,11 @@ for the same reason.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from telemetry.schemas import SampleBatch, StreamDescriptor
+from telemetry.simulated import StreamClock
 from telemetry.streams import ECG, EDA, HEART_RATE
 from vr_server.virtual_client.params import VirtualClientParams
 
@@ -92,13 +92,6 @@ def pqrst(phase: np.ndarray) -> np.ndarray:
     return result
 
 
-@dataclass
-class _StreamClock:
-    descriptor: StreamDescriptor
-    period_ns: int
-    next_ns: int
-
-
 class Physiology:
     """The physiological state of a virtual client and the sample streams it produces.
 
@@ -159,7 +152,7 @@ class Physiology:
         self._hist_hr: list[float] = []
         self._hist_phase: list[float] = []
         self._scr_events: list[tuple[int, float]] = []  # (onset ns, amplitude uS)
-        self._clocks = [_StreamClock(d, round(1e9 / d.nominal_rate), 0) for d in STREAMS]
+        self._clocks = [StreamClock(d, round(1e9 / d.nominal_rate), 0) for d in STREAMS]
 
     # ----------------------------------------------------------------------------------------
     # What the client reads
@@ -314,11 +307,9 @@ class Physiology:
         self.integrate_to(t_now_ns)
         batches = []
         for clock in self._clocks:
-            if clock.next_ns > t_now_ns:
+            ts = clock.due(t_now_ns)
+            if ts is None:
                 continue
-            n = (t_now_ns - clock.next_ns) // clock.period_ns + 1
-            ts = clock.next_ns + clock.period_ns * np.arange(n, dtype=np.int64)
-            clock.next_ns = int(ts[-1]) + clock.period_ns
             values = self._values(clock.descriptor, ts)
             batches.append(SampleBatch(
                 stream=clock.descriptor.name, timestamps_ns=ts,
