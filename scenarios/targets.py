@@ -9,8 +9,9 @@ untagged geometry is not considered (a wall between the client and a spider does
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from panda3d.core import NodePath, Point3, Vec3
 
@@ -78,19 +79,21 @@ class TargetRegistry:
     def snapshot(self, world: NodePath) -> list[Sphere]:
         """The visible targets' spheres in world coordinates, now (compute once a frame)."""
         live = []
-        self._targets = [t for t in self._targets if not t.node.is_empty()]
+        if any(t.node.is_empty() for t in self._targets):
+            self._targets = [t for t in self._targets if not t.node.is_empty()]
         for target in self._targets:
-            if target.node.is_hidden() or target.node.is_stashed():
+            node = target.node
+            if node.is_hidden():  # hidden by itself or by an ancestor (the scene swapped out)
                 continue
-            center = world.get_relative_point(target.node, target.center)
-            scale = target.node.get_scale(world)
-            radius = target.radius * max(abs(scale.x), abs(scale.y), abs(scale.z))
-            live.append(Sphere(target.kind, center, radius))
+            center = world.get_relative_point(node, target.center)
+            scale = node.get_scale(world)
+            radius = target.radius * max(abs(scale[0]), abs(scale[1]), abs(scale[2]))
+            live.append(Sphere(target.kind, center[0], center[1], center[2], radius))
         return live
 
     def positions(self, world: NodePath, kind: TargetKind) -> list[Point3]:
         """World positions of the visible targets of one kind."""
-        return [s.center for s in self.snapshot(world) if s.kind == kind]
+        return [Point3(s.x, s.y, s.z) for s in self.snapshot(world) if s.kind == kind]
 
     def nearest_distance(self, world: NodePath, point: Point3,
                          kind: TargetKind = "stimulus") -> float | None:
@@ -102,43 +105,50 @@ class TargetRegistry:
         return gaze_hit(self.snapshot(world), origin, direction)
 
 
-@dataclass(frozen=True)
-class Sphere:
-    """A visible target's bounding sphere in world coordinates."""
+class Sphere(NamedTuple):
+    """A visible target's bounding sphere in world coordinates (plain floats: the per-frame
+    tests below are a few float operations per target, not engine calls)."""
 
     kind: TargetKind
-    center: Point3
+    x: float
+    y: float
+    z: float
     radius: float
 
 
-def nearest_distance(spheres: list[Sphere], point: Point3,
+def nearest_distance(spheres: list[Sphere], point: Sequence[float],
                      kind: TargetKind = "stimulus") -> float | None:
     """Distance from ``point`` to the surface of the nearest sphere of ``kind``."""
+    px, py, pz = point[0], point[1], point[2]
     best: float | None = None
-    for sphere in spheres:
-        if sphere.kind == kind:
-            d = max(0.0, (sphere.center - point).length() - sphere.radius)
-            best = d if best is None else min(best, d)
+    for s in spheres:
+        if s.kind == kind:
+            d = max(0.0, math.sqrt((s.x - px) ** 2 + (s.y - py) ** 2 + (s.z - pz) ** 2)
+                    - s.radius)
+            best = d if best is None or d < best else best
     return best
 
 
-def gaze_hit(spheres: list[Sphere], origin: Point3, direction: Vec3) -> GazeHit:
+def gaze_hit(spheres: list[Sphere], origin: Sequence[float],
+             direction: Sequence[float]) -> GazeHit:
     """The nearest sphere the ray from ``origin`` along ``direction`` enters."""
-    length = direction.length()
+    dx, dy, dz = direction[0], direction[1], direction[2]
+    length = math.sqrt(dx * dx + dy * dy + dz * dz)
     if length == 0:
         return GazeHit("elsewhere", math.inf)
-    d = direction / length
-    best = GazeHit("elsewhere", math.inf)
-    for sphere in spheres:
-        oc = sphere.center - origin
-        along = oc.dot(d)
+    dx, dy, dz = dx / length, dy / length, dz / length
+    ox, oy, oz = origin[0], origin[1], origin[2]
+    best_kind, best = "elsewhere", math.inf
+    for s in spheres:
+        cx, cy, cz = s.x - ox, s.y - oy, s.z - oz
+        along = cx * dx + cy * dy + cz * dz
         if along < 0:
             continue
-        miss2 = oc.length_squared() - along * along
-        r2 = sphere.radius * sphere.radius
+        miss2 = cx * cx + cy * cy + cz * cz - along * along
+        r2 = s.radius * s.radius
         if miss2 > r2:
             continue
         hit = max(0.0, along - math.sqrt(r2 - miss2))
-        if hit < best.distance_m:
-            best = GazeHit(sphere.kind, hit)
-    return best
+        if hit < best:
+            best_kind, best = s.kind, hit
+    return GazeHit(best_kind, best)

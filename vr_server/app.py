@@ -294,8 +294,8 @@ class ServerApp:
         hit = gaze_hit(spheres, self._head, self._gaze_dir)
         self._looking_at, self._gaze_hit = hit.looking_at, hit.distance_m
         self._distance = nearest_distance(spheres, self._head)
-        self._stimulus_positions = tuple((s.center.x, s.center.y, s.center.z)
-                                         for s in spheres if s.kind == "stimulus")
+        self._stimulus_positions = tuple((s.x, s.y, s.z) for s in spheres
+                                         if s.kind == "stimulus")
 
     def _telemetry(self) -> None:
         host, machine = self.host, self.host.machine
