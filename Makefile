@@ -24,9 +24,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.telemetry
+	$(PY) -m benchmarks.frame
 
 bench-quick: $(STAMP)
 	$(PY) -m benchmarks.telemetry --quick
+	$(PY) -m benchmarks.frame --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

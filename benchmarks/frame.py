@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "frame.json"
+QUICK_RESULTS_PATH = RESULTS_PATH.with_name("frame-quick.json")
+"""Quick runs write here, so they never replace the full run's figures."""
 BUILT_INS = ("heights", "spiders", "enclosed", "safe_place")
 TARGET_P99_MS = 1.0
 
@@ -229,14 +231,18 @@ def main(argv: list[str] | None = None) -> int:
                           "python": platform.python_version()},
               "renderer": renderer, "target_work_p99_ms": TARGET_P99_MS,
               "seconds": seconds, "frames": frames, "scenarios": results}
-    RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_PATH.write_text(json.dumps(report, indent=2) + "\n")
+    path = QUICK_RESULTS_PATH if args.quick else RESULTS_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
     ok = all(r["work"].get("work_ms", {}).get("p99", 1e9) < TARGET_P99_MS
              for r in results.values())
+    ok_cpu = all(r["work"].get("work_cpu_ms", {}).get("p99", 1e9) < TARGET_P99_MS
+                 for r in results.values())
     print(f"\nrenderer: {renderer}")
     print(f"command:  {command}")
-    print(f"own work p99 < {TARGET_P99_MS} ms in every scenario: {'yes' if ok else 'NO'}")
-    print(f"results:  {RESULTS_PATH}")
+    print(f"own work p99 < {TARGET_P99_MS} ms in every scenario: {'yes' if ok else 'NO'} "
+          f"(wall time); {'yes' if ok_cpu else 'NO'} (CPU time)")
+    print(f"results:  {path}")
     return 0
 
 
