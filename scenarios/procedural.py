@@ -311,9 +311,9 @@ def emissive_vertex_colors(node: NodePath) -> None:
 def glow(node: NodePath, color: Vec, strength: float = 1.0) -> NodePath:
     """Make ``node`` glow in ``color`` (a lamp shade, an indicator light), whatever the light.
 
-    Emission is set on the material when the node is built; to dim a glow later, show or hide
-    prepared nodes, or scale the node's colour (``set_color_scale``), rather than changing the
-    material.
+    Emission is set on the material when the node is built, and a colour scale does not reach
+    it under simplepbr: to dim a glow later, swap to a dimmer prepared material, or show and
+    hide prepared nodes.
     """
     material(node, (0, 0, 0, 1), roughness=1.0, metallic=1.0,
              emission=(color[0] * strength, color[1] * strength, color[2] * strength, 1))

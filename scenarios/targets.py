@@ -85,9 +85,13 @@ class TargetRegistry:
             node = target.node
             if node.is_hidden():  # hidden by itself or by an ancestor (the scene swapped out)
                 continue
-            center = world.get_relative_point(node, target.center)
-            scale = node.get_scale(world)
-            radius = target.radius * max(abs(scale[0]), abs(scale[1]), abs(scale[2]))
+            # One matrix per target: its centre and its largest scale come from the same call
+            # (an audience has dozens of tagged faces).
+            mat = node.get_mat(world)
+            center = mat.xform_point(target.center)
+            scale = max(mat.get_row3(0).length_squared(), mat.get_row3(1).length_squared(),
+                        mat.get_row3(2).length_squared()) ** 0.5
+            radius = target.radius * scale
             live.append(Sphere(target.kind, center[0], center[1], center[2], radius))
         return live
 

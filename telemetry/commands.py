@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from telemetry.errors import InvalidMessage, UnknownCommand
 from telemetry.schemas import I64, Command, NonNegInt, RuptureMarker, ShortText
@@ -119,11 +119,25 @@ class Annotate(CommandArgs):
 
 
 class Speak(CommandArgs):
-    """Have the avatar say a line (typed text or a stock line id)."""
+    """Have the avatar say typed text, or a line of its line book by id (or both: the id
+    names the line the text was chosen from)."""
 
     name = "speak"
-    text: Annotated[str, Field(min_length=1, max_length=4000)]
-    line_id: Annotated[str, Field(max_length=128)] | None = None
+    text: Annotated[str, Field(max_length=4000)] = ""
+    line_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+    @model_validator(mode="after")
+    def _something_to_say(self) -> Speak:
+        if not self.text.strip() and self.line_id is None:
+            raise ValueError("give text (1-4000 characters) or a line_id")
+        return self
+
+
+class Gesture(CommandArgs):
+    """Have the avatar make a gesture (``nod``, ``open_hands``, ``point``, ``breathe``)."""
+
+    name = "gesture"
+    gesture: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
 class Trigger(CommandArgs):
@@ -147,7 +161,7 @@ COMMANDS: dict[str, type[CommandArgs]] = {
     cls.name: cls
     for cls in (
         Stop, Pause, SafePlace, Start, Resume, End, SetLevel, AskCheckIn, MarkRupture,
-        MarkRepair, Annotate, Speak, Trigger, ClockOffset,
+        MarkRepair, Annotate, Speak, Gesture, Trigger, ClockOffset,
     )
 }
 CONTROL_COMMANDS: frozenset[str] = frozenset(

@@ -278,6 +278,14 @@ class AvatarUtterance(Model):
     actor: Actor = "therapist"
 
 
+class AvatarGesture(Model):
+    """The therapist avatar made a gesture."""
+
+    kind: Literal["avatar_gesture"] = "avatar_gesture"
+    name: Label
+    actor: Actor = "therapist"
+
+
 class ScenarioEvent(Model):
     """A scenario's live event was played (``spider walks toward you``)."""
 
@@ -298,7 +306,7 @@ class Alert(Model):
 
 EventBody = Annotated[
     StateChange | LevelChange | CheckInAsked | CheckInAnswered | RuptureMarked | RepairMarked
-    | Annotation | AvatarUtterance | ScenarioEvent | Alert,
+    | Annotation | AvatarUtterance | AvatarGesture | ScenarioEvent | Alert,
     Field(discriminator="kind"),
 ]
 

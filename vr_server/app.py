@@ -22,15 +22,20 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from panda3d.core import GraphicsOutput, Point3, Texture, Vec3
 
-from avatar.standin import AvatarStandIn
+from avatar.behaviours import GESTURES
+from avatar.lines import LineBook
+from avatar.presence import Avatar
+from avatar.speech import Voice, tts_available
+from avatar.speech_queue import Priority
 from scenarios.base import Scenario
 from scenarios.registry import ScenarioError
 from scenarios.registry import load as load_scenario
+from scenarios.sound import SoundPlayer
 from scenarios.targets import LOOK_CODES, gaze_hit, nearest_distance
 from telemetry.schemas import Frame
 from vr_server.engine import DisplayConfig, Engine, current
@@ -61,6 +66,16 @@ class AppConfig:
     ``window``)."""
     client: VirtualClientParams = field(default_factory=VirtualClientParams)
     mirror: MirrorConfig = field(default_factory=MirrorConfig)
+    avatar_mode: Literal["therapist", "coach"] = "therapist"
+    """``therapist``: the avatar says what the console sends and voices the check-ins the
+    therapist asks for. ``coach``: it also greets the client, asks a SUDS check-in every
+    ``checkin_interval_s`` of exposure and at each rung change, and asks consent before every
+    step up (supervised or self-guided practice)."""
+    consent: bool = False
+    """Collaborative mode: a step up waits for the client's yes (always on in coach mode)."""
+    checkin_interval_s: float = 300.0
+    language: str = "en"
+    """The avatar's line book (``avatar/lines/<language>.json``)."""
     stats_interval_s: float = 1.0
     keep_timings: bool = False
     """Keep every frame's timings in :attr:`ServerApp.timings` (benchmarks)."""
@@ -80,13 +95,17 @@ class ServerApp:
         spec = scenario_cls.spec
         self.spec = spec
         display = config.display
+        self.lines = LineBook.load(config.language)
         host_config = replace(
             config.host, scenario=spec.name, rungs=len(spec.rungs), frame_rate=display.frame_rate,
+            avatar_lines=tuple((line.id, line.text) for line in self.lines.lines.values()),
+            gestures=tuple(GESTURES), consent=config.consent or config.avatar_mode == "coach",
             live_events=tuple((e.name, e.escalates) for e in spec.live_events),
             safe_events=tuple(e.name for e in safe_cls.spec.live_events),
             settings=(("display", display.mode), ("size", list(display.size)),
                       ("shading", display.shading), ("safe_place", safe_cls.spec.name),
-                      ("virtual_client", self._wants_virtual_client())))
+                      ("virtual_client", self._wants_virtual_client()),
+                      ("avatar_mode", config.avatar_mode)))
         self.engine = engine or current(display)
         self.client: VirtualClient | None = None
         if self._wants_virtual_client():
@@ -103,7 +122,15 @@ class ServerApp:
             raise ScenarioError(f"scenario {spec.name!r} or safe place "
                                 f"{safe_cls.spec.name!r} could not be set up: "
                                 f"{type(exc).__name__}: {exc}") from exc
-        self.avatar = AvatarStandIn(self.engine.shared, self.stage.targets)
+        audio = self.engine.audio_manager is not None
+        self.avatar = Avatar(
+            self.engine.shared, self.stage.targets, self.lines, config.host.seed,
+            sound=SoundPlayer(self.engine.audio_manager, self.engine.head) if audio else None,
+            voice=Voice(tts_available()) if audio else None)
+        self._previous_state = "ready"
+        self._voiced_checkin: str | None = None
+        self._next_coach_checkin = math.inf
+        self._coach_rung = 0
         self.mirror = MirrorEncoder(config.mirror, self._publish_frame)
         self.pipeline: FramePipeline | None = None
         self.window_input: Any = None
@@ -121,6 +148,7 @@ class ServerApp:
         self._gaze_hit = math.inf
         self._distance: float | None = None
         self._stimulus_positions: tuple[tuple[float, float, float], ...] = ()
+        self._avatar_face: tuple[float, float, float] | None = None
         self._pump: threading.Thread | None = None
         self._pump_stop = threading.Event()
         self._head = Point3(0, 0, spec.eye_height)
@@ -245,7 +273,62 @@ class ServerApp:
                 host.alert("event_not_played", "info",
                            f"live event {name!r} was not played: its scene is not shown",
                            event=name)
+        self._avatar_follows_the_session()
         self._record_failures()
+
+    def _avatar_follows_the_session(self) -> None:
+        """What the session asks of the avatar this frame: lines the therapist sent, gestures,
+        check-in and consent prompts, grounding after a stop, and the coach's schedule."""
+        host, machine, avatar = self.host, self.host.machine, self.avatar
+        now = host.clock.now_ns() * 1e-9
+        state, before = machine.state, self._previous_state
+        self._previous_state = state
+        if state == "safe_hold" and before != "safe_hold":
+            # A safety line: interrupts anything the avatar was saying, in this frame.
+            line = self.lines.get("grounding_stop")
+            avatar.say_line(line.id, now)
+            avatar.soften(True)
+            host.avatar_said(line.text, line.id)
+        elif before == "safe_hold" and state != "safe_hold":
+            avatar.soften(False)
+        while machine.spoken:
+            text, line_id = machine.spoken.pop(0)
+            book_line = self.lines.lines.get(line_id) if line_id else None
+            urgent = book_line is not None and book_line.safety
+            avatar.say(text, Priority.SAFETY if urgent else Priority.THERAPIST, now, line_id)
+        while machine.gestured:
+            name = machine.gestured.pop(0)
+            target = Point3(*self._stimulus_positions[0]) if self._stimulus_positions else None
+            avatar.gesture(name, target)
+        asked = machine.open_checkin
+        if asked is not None and asked.checkin_id != self._voiced_checkin:
+            self._voiced_checkin = asked.checkin_id
+            line_id = {"suds": "checkin_suds", "expectancy": "checkin_expectancy",
+                       "consent": "consent_step_up"}.get(asked.instrument)
+            text = asked.prompt or (self.lines.get(line_id).text if line_id else "")
+            if text:
+                avatar.say(text, Priority.SCHEDULED, now, line_id)
+                host.avatar_said(text, line_id)
+        if self.config.avatar_mode == "coach":
+            self._coach(now, before)
+
+    def _coach(self, now: float, before: str) -> None:
+        """The coach's own schedule: greet, then check in every interval and at new rungs."""
+        host, machine, avatar = self.host, self.host.machine, self.avatar
+        state = machine.state
+        if state == "baseline" and before == "ready":
+            for line_id in ("greeting", "rationale_control"):
+                line = self.lines.get(line_id)
+                avatar.say(line.text, Priority.SCHEDULED, now, line.id)
+                host.avatar_said(line.text, line.id)
+        if state == "exposure" and before == "baseline":
+            self._next_coach_checkin = now + self.config.checkin_interval_s
+        rung_changed = machine.level.rung != self._coach_rung
+        self._coach_rung = machine.level.rung
+        if state == "exposure" and machine.open_checkin is None and (
+                now >= self._next_coach_checkin or rung_changed):
+            self._next_coach_checkin = now + self.config.checkin_interval_s
+            host.ask_checkin("suds")
 
     def _record_failures(self) -> None:
         while self.stage.failures:
@@ -265,7 +348,7 @@ class ServerApp:
             observation = SceneObservation(
                 viewpoint=spec.viewpoint, view_heading=spec.view_heading,
                 stimulus_positions=self._stimulus_positions,
-                avatar_position=self.avatar.face_position(self.engine.world),
+                avatar_position=self._avatar_face,
                 exposure=self._last_exposure, looking_at=self._looking_at,
                 stimulus_distance_m=self._distance)
             with self._client_lock:
@@ -286,7 +369,10 @@ class ServerApp:
     def _scene(self) -> None:
         live = self.host.machine.state in LIVE_STATES
         self.stage.update(self._dt if live or self.stage.showing_safe else 0.0)
-        self.avatar.update(self._dt, self._head)
+        self.avatar.update(self._dt, self.host.clock.now_ns() * 1e-9, self._head,
+                           self.stage.client.heading, self._stimulus_positions,
+                           self.engine.world)
+        self._avatar_face = self.avatar.face_position(self.engine.world)
         self._record_failures()
 
     def _gaze(self) -> None:

@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from telemetry.clock import SessionClock
-from telemetry.commands import ClockOffset, Stop
+from telemetry.commands import AskCheckIn, ClockOffset, Stop
 from telemetry.connection import ConnectionInfo
 from telemetry.errors import CommandRejected
 from telemetry.recorder import RecordedEvent, Recorder
 from telemetry.schemas import (
     NAME_RE,
     Alert,
+    AvatarUtterance,
     CheckInAsked,
     Event,
     SampleBatch,
@@ -97,6 +98,12 @@ class HostConfig:
     """The scenario's live events: ``(name, escalates)``."""
     safe_events: tuple[str, ...] = ()
     """The safe place's live events (played while it is shown)."""
+    avatar_lines: tuple[tuple[str, str], ...] = ()
+    """The avatar's line book as ``(id, text)``: ``speak`` by id is checked against it."""
+    gestures: tuple[str, ...] = ()
+    """The avatar's gestures: ``gesture`` is checked against them."""
+    consent: bool = False
+    """Collaborative mode: a step up is applied only once the client agrees."""
     checkin_timeout_s: float = 60.0
     """A check-in unanswered this long is recorded as not answered and the exposure goes on."""
     settings: tuple[tuple[str, Any], ...] = ()
@@ -115,7 +122,9 @@ class SessionHost:
                 raise ValueError(f"{label} {value!r} must be 1-64 letters, digits, '-' or '_'")
         self.clock = SessionClock()
         self.machine = SessionMachine(rungs=config.rungs, live_events=dict(config.live_events),
-                                      safe_events=config.safe_events)
+                                      safe_events=config.safe_events,
+                                      lines=dict(config.avatar_lines), gestures=config.gestures,
+                                      consent=config.consent)
         self.source: InputSource = source or SimulatedSensors(seed=config.seed)
         self.frame = 0
         self.stop_requested = threading.Event()
@@ -242,6 +251,27 @@ class SessionHost:
         for event in self.machine.answer_checkin(value, latency_ms):
             self._record(event)
         self._state_changed()
+
+    def avatar_said(self, text: str, line_id: str | None, actor: str = "server") -> None:
+        """Record a line the avatar says on the session's behalf (a check-in prompt, the
+        grounding line after a stop)."""
+        if self.store_error is None and self.machine.state != "ended":
+            self._record(AvatarUtterance(text=text, line_id=line_id,
+                                         actor=actor))  # type: ignore[arg-type]
+
+    def ask_checkin(self, instrument: str, actor: str = "script") -> None:
+        """A check-in the session schedules itself (coach mode)."""
+        try:
+            events = self.machine.apply(AskCheckIn(instrument=instrument))
+        except CommandRejected:
+            return  # not now (one is open, or the state does not allow it)
+        if events and self.store_error is None:
+            for event in events:
+                if isinstance(event, StateChange | CheckInAsked):
+                    event = event.model_copy(update={"actor": actor})
+                self._record(event)
+            self._checkin_asked_at = time.monotonic()
+            self._state_changed()
 
     def alert(self, code: str, severity: str, message: str, **details: Any) -> None:
         """Record and publish an alert for the therapist."""

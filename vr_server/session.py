@@ -33,6 +33,7 @@ from telemetry.errors import CommandRejected
 from telemetry.schemas import (
     Alert,
     Annotation,
+    AvatarGesture,
     AvatarUtterance,
     CheckInAnswered,
     CheckInAsked,
@@ -62,7 +63,8 @@ class SessionMachine:
     """The lifecycle state, the exposure level and the rules for changing them."""
 
     def __init__(self, rungs: int = 10, live_events: Mapping[str, bool] | None = None,
-                 safe_events: Sequence[str] = ()) -> None:
+                 safe_events: Sequence[str] = (), lines: Mapping[str, str] | None = None,
+                 gestures: Sequence[str] = (), consent: bool = False) -> None:
         self.state: SessionState = "ready"
         self.level = Level()
         self.rungs = rungs
@@ -76,6 +78,17 @@ class SessionMachine:
         self.triggered: list[tuple[str, str]] = []
         """``(scene, event)`` applied but not yet played, scene ``"exposure"`` or ``"safe"``
         (the frame pipeline drains it)."""
+        self.lines: dict[str, str] = dict(lines or {})
+        """The avatar's line book: id -> text (empty: any line id is taken as a label)."""
+        self.gestures: frozenset[str] = frozenset(gestures)
+        self.spoken: list[tuple[str, str | None]] = []
+        """``(text, line_id)`` the avatar is to say (the frame pipeline drains it)."""
+        self.consent = consent
+        """Collaborative mode: a step up waits for the client's yes."""
+        self.pending_level: tuple[c.SetLevel, str] | None = None
+        """A step up waiting for the client's consent, with its check-in id."""
+        self.gestured: list[str] = []
+        """Gestures the avatar is to make (the frame pipeline drains it)."""
         self.blocked: str | None = None
         """Why the exposure can no longer be shown (its scenario failed), if it cannot."""
         self._resume_to: SessionState = "exposure"
@@ -132,6 +145,8 @@ class SessionMachine:
                     return [self._move("ended", args.reason or "session ended")]
                 return [self._move("closing", args.reason or "closing")]
             case c.SetLevel():
+                if self.consent and self._is_step_up(args):
+                    return self._ask_consent(args)
                 return [self._set_level(args)]
             case c.AskCheckIn():
                 if self.open_checkin is not None:  # one at a time: none left unanswered
@@ -160,7 +175,24 @@ class SessionMachine:
             case c.Annotate():
                 return [Annotation(text=args.text)]
             case c.Speak():
-                return [AvatarUtterance(text=args.text, line_id=args.line_id)]
+                text = args.text
+                if args.line_id is not None and self.lines:
+                    if args.line_id not in self.lines:
+                        raise CommandRejected("out_of_range",
+                                              f"the avatar has no line {args.line_id!r}")
+                    text = text or self.lines[args.line_id]
+                if not text.strip():
+                    raise CommandRejected("out_of_range", "the avatar has no text for "
+                                                          f"line {args.line_id!r}")
+                self.spoken.append((text, args.line_id))
+                return [AvatarUtterance(text=text, line_id=args.line_id)]
+            case c.Gesture():
+                if self.gestures and args.gesture not in self.gestures:
+                    known = ", ".join(sorted(self.gestures))
+                    raise CommandRejected("out_of_range", f"unknown gesture {args.gesture!r}; "
+                                                          f"known: {known}")
+                self.gestured.append(args.gesture)
+                return [AvatarGesture(name=args.gesture)]
         raise CommandRejected("unknown_command", f"{args.name!r} is not handled by this server")
 
     def _trigger(self, name: str) -> ScenarioEvent:
@@ -197,10 +229,38 @@ class SessionMachine:
         events: list[object] = [CheckInAnswered(
             checkin_id=asked.checkin_id, instrument=asked.instrument, value=value,
             answered=value is not None, latency_ms=latency_ms)]
+        pending, self.pending_level = self.pending_level, None
+        if pending is not None and pending[1] == asked.checkin_id:
+            args = pending[0]
+            if value is not None and value >= 50 and self.state in {"exposure", "check_in"}:
+                change = self._set_level(args)
+                events.append(change.model_copy(update={
+                    "reason": (args.reason + "; " if args.reason else "") + "the client agreed"}))
+            else:
+                events.append(Alert(code="consent_declined", severity="info",
+                                    message="the client did not agree to the step up; the "
+                                            "level stays", details={"rung": args.rung,
+                                                                    "intensity": args.intensity}))
         if self.state == "check_in":
             reason = "check-in answered" if value is not None else "check-in not answered"
             events.append(self._move("exposure", reason, actor="client"))
         return events
+
+    def _is_step_up(self, args: c.SetLevel) -> bool:
+        return self.state in {"exposure", "check_in"} and args.rung < self.rungs and \
+            not Level(args.rung, args.intensity) <= self.level
+
+    def _ask_consent(self, args: c.SetLevel) -> list[object]:
+        if self.open_checkin is not None:
+            raise self._refuse("set_level", f"{self.open_checkin.checkin_id} is still open; "
+                                            "a step up waits for the client's consent")
+        self._checkins += 1
+        asked = CheckInAsked(checkin_id=f"checkin-{self._checkins}", instrument="consent",
+                             prompt=self.lines.get("consent_step_up", "May we step up?"))
+        self.open_checkin = asked
+        self.pending_level = (args, asked.checkin_id)
+        moved = [self._move("check_in", "consent asked")] if self.state == "exposure" else []
+        return [*moved, asked]
 
     def _set_level(self, args: c.SetLevel) -> LevelChange:
         if args.rung >= self.rungs:

@@ -4,7 +4,8 @@ Keys (shown in the window's title bar too):
 
 * mouse: look around (the pointer is hidden and kept in the window);
 * W A S D: step forward, left, back, right (walking speed, on the floor's plane);
-* 0-9: answer an open check-in with 0, 10, ... 90; ``=``: 100;
+* 0-9: answer an open check-in with 0, 10, ... 90; ``=``: 100; Y / N: yes / no to a
+  consent question;
 * Space or Escape: **stop** (the client's own stop, applied in the next frame).
 """
 
@@ -39,7 +40,7 @@ class WindowInput:
         self.pending: list[tuple[str, float]] = []
         """Key actions waiting for the next frame's start (see :meth:`apply`)."""
         self._events = [*KEYS, *(f"{k}-up" for k in KEYS), *map(str, range(10)), "=",
-                        "space", "escape"]
+                        "y", "n", "space", "escape"]
         props = WindowProperties()
         props.set_cursor_hidden(True)
         props.set_mouse_mode(WindowProperties.M_confined)  # recentred each frame below
@@ -51,6 +52,8 @@ class WindowInput:
         for digit in range(10):
             self.base.accept(str(digit), self.rate, [digit * 10])
         self.base.accept("=", self.rate, [100])
+        self.base.accept("y", self.rate, [100])  # yes, to a consent question
+        self.base.accept("n", self.rate, [0])
         for key in ("space", "escape"):
             self.base.accept(key, self.stop)
 

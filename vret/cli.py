@@ -111,7 +111,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             scenario=args.scenario, safe_place=args.safe_place, host=host_config,
             display=DisplayConfig(mode=args.display, size=args.size, shading=args.shading,
                                   frame_rate=args.frame_rate, audio=args.audio),
-            virtual_client=args.virtual_client,
+            virtual_client=args.virtual_client, avatar_mode=args.avatar_mode,
+            consent=args.consent,
             mirror=MirrorConfig(rate_hz=args.mirror_rate, width=args.mirror_width)))
         host = runner.host
 
@@ -315,7 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mirror-width", type=_bounded_int(16, 4096), default=480,
                    help="width of the mirror view in pixels (default 480)")
     p.add_argument("--audio", action="store_true",
-                   help="play the scene's sound on this machine's audio device")
+                   help="play the scene's sound (and the avatar's voice, where espeak-ng is "
+                        "installed) on this machine's audio device")
+    p.add_argument("--avatar-mode", choices=["therapist", "coach"], default="therapist",
+                   help="therapist: the avatar says what the console sends (default); coach: "
+                        "it also greets, runs SUDS check-ins and asks consent before steps up")
+    p.add_argument("--consent", action="store_true",
+                   help="collaborative mode: a step up waits for the client's yes")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1; anything else needs --curve)")
     p.add_argument("--curve", action="store_true",
@@ -390,8 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run a demo session end to end", description=cmd_demo.__doc__)
     _add_data_dir(p)
-    p.add_argument("--duration", type=_positive, default=24.0,
-                   help="seconds of the scripted session (default 24)")
+    p.add_argument("--duration", type=_positive, default=30.0,
+                   help="seconds of the scripted session (default 30)")
     p.add_argument("--scenario", default="heights", help="scenario to run (default heights)")
     p.set_defaults(func=cmd_demo)
     return parser

@@ -17,7 +17,7 @@ from telemetry import commands as c
 from telemetry.client import CommandClient
 from telemetry.connection import ConnectionInfo
 from telemetry.errors import CommandFailed, ConnectionFileError, TelemetryError
-from telemetry.schemas import Frame
+from telemetry.schemas import Ack, Frame
 from telemetry.store import SessionStore
 from vr_server.host import new_session_id
 
@@ -67,14 +67,18 @@ def _script(client: CommandClient, duration_s: float, log: list[str], shots: _Sh
     event: list[tuple[c.CommandArgs, str | None]] = (
         [(c.Trigger(event=live_event), f"event-{live_event}")] if live_event else [])
     plan: list[tuple[c.CommandArgs, str | None]] = [
-        (c.Start(), "baseline"), (c.Start(), "exposure-rung-0"),
-        (c.SetLevel(rung=1, intensity=0.5), "rung-1"),
-        (c.AskCheckIn(instrument="suds", prompt="How anxious are you now, 0 to 100?"), None),
+        (c.Start(), None), (c.Speak(line_id="greeting"), "avatar-greeting"),
+        (c.Start(), "exposure-rung-0"),
+        (c.AskCheckIn(instrument="suds"), "avatar-asks-suds"),
+        # Collaborative mode: each step up is the avatar's question first, then the level.
+        (c.SetLevel(rung=1, intensity=0.5), "avatar-asks-consent"),
+        (c.Gesture(gesture="open_hands"), "rung-1"),
         (c.SetLevel(rung=3, intensity=0.0), "rung-3"),
         (c.Annotate(text="client steady at rung 3"), None),
         (c.SetLevel(rung=5, intensity=0.0), "rung-5"),
         *event,
         (c.Stop(reason="demo: client asked to stop"), "stop-safe-place"),
+        (c.Speak(line_id="repair_validate_1"), None),
         (c.Resume(), None),
         (c.SetLevel(rung=1, intensity=0.0, reason="step down after the stop"), "after-stop"),
     ]
@@ -82,15 +86,31 @@ def _script(client: CommandClient, duration_s: float, log: list[str], shots: _Sh
     for command, shot in plan:
         time.sleep(step / 2)
         try:
-            ack = client.request(command)
+            ack = _request_when_answered(client, command)
             log.append(f"  {command.name:<12} acked at frame {ack.frame}, "
                        f"t={ack.t_applied_ns / 1e9:.3f} s {ack.result.get('state')}")
         except CommandFailed as exc:
             log.append(f"  {command.name:<12} refused: {exc}")
             continue
-        time.sleep(step / 2)  # the scene ramps toward the new level at its declared rates
+        # The scene ramps toward the new level at its declared rates; a consent question
+        # waits for the client's answer first.
+        time.sleep(step / 2 + (3.5 if "checkin_id" in ack.result
+                                and command.name == "set_level" else 0.0))
         if shot is not None:
             log.append(f"  {'':<12} {shots.save(shot)}")
+
+
+def _request_when_answered(client: CommandClient, command: c.CommandArgs) -> Ack:
+    """Send ``command``; while a check-in is still open (the client has not answered yet), wait
+    and try again, as a therapist would, for up to 15 s."""
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            return client.request(command)
+        except CommandFailed as exc:
+            if "still open" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _first_live_event(scenario: str) -> str | None:
@@ -101,7 +121,7 @@ def _first_live_event(scenario: str) -> str | None:
     return events[0].name if events else None
 
 
-def run_demo(data_dir: Path, *, duration_s: float = 24.0, scenario: str = "heights",
+def run_demo(data_dir: Path, *, duration_s: float = 30.0, scenario: str = "heights",
              size: str = "640x360") -> int:
     """Run the demo; returns the exit code."""
     data_dir = Path(data_dir)
@@ -114,7 +134,7 @@ def run_demo(data_dir: Path, *, duration_s: float = 24.0, scenario: str = "heigh
         [sys.executable, "-m", "vret", "serve", "--data-dir", str(data_dir),
          "--session-id", session_id, "--connection-file", str(connection_file),
          "--scenario", scenario, "--display", "offscreen", "--size", size,
-         "--virtual-client", "--mirror-width", "640"],
+         "--virtual-client", "--mirror-width", "640", "--consent"],
     )
     try:
         info = _wait_for_connection_file(connection_file, server, timeout_s=60)

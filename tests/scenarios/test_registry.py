@@ -12,7 +12,7 @@ import pytest
 from scenarios import registry
 from scenarios.registry import ScenarioError
 
-BUILT_INS = {"heights", "spiders", "enclosed", "safe_place"}
+BUILT_INS = {"heights", "spiders", "enclosed", "safe_place", "public_speaking"}
 
 
 def test_the_built_ins_are_installed_entry_points() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from telemetry import commands as c
 from telemetry.errors import CommandRejected
@@ -215,3 +216,40 @@ def test_a_failed_scene_keeps_the_exposure_closed() -> None:
         machine.apply(c.Resume())
     machine.apply(c.End())  # the session can still be closed properly
     assert machine.state == "closing"
+
+
+def test_speak_by_line_id_uses_the_book_and_names_an_unknown_line() -> None:
+    machine = SessionMachine(lines={"greeting": "Hello."}, gestures=("nod", "point"))
+    (said,) = machine.apply(c.Speak(line_id="greeting"))
+    assert said.text == "Hello." and machine.spoken == [("Hello.", "greeting")]
+    with pytest.raises(CommandRejected, match="the avatar has no line 'sing'"):
+        machine.apply(c.Speak(line_id="sing"))
+    with pytest.raises(CommandRejected, match=r"unknown gesture 'wave'; known: nod, point"):
+        machine.apply(c.Gesture(gesture="wave"))
+    machine.apply(c.Gesture(gesture="nod"))
+    assert machine.gestured == ["nod"]
+
+
+def test_speak_needs_something_to_say() -> None:
+    with pytest.raises(ValidationError, match="give text"):
+        c.Speak(text="   ")
+    with pytest.raises(ValidationError):
+        c.Speak(text="x" * 4001)
+
+
+def test_a_step_up_waits_for_the_clients_consent() -> None:
+    machine = SessionMachine(rungs=5, consent=True, lines={"consent_step_up": "Shall we?"})
+    machine.apply(c.Start())
+    machine.apply(c.Start())
+    _, asked = machine.apply(c.SetLevel(rung=2))
+    assert isinstance(asked, CheckInAsked) and asked.instrument == "consent"
+    assert asked.prompt == "Shall we?" and machine.level.rung == 0  # nothing changed yet
+    _, level, _ = machine.answer_checkin(100.0, 900.0)
+    assert isinstance(level, LevelChange) and level.rung == 2 and "agreed" in level.reason
+    assert machine.level.rung == 2 and machine.state == "exposure"
+    machine.apply(c.SetLevel(rung=1))  # stepping down needs no consent
+    assert machine.level.rung == 1
+    machine.apply(c.SetLevel(rung=4))
+    _, declined, _ = machine.answer_checkin(0.0, 800.0)
+    assert isinstance(declined, Alert) and declined.code == "consent_declined"
+    assert machine.level.rung == 1

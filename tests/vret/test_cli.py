@@ -106,7 +106,7 @@ def test_a_server_that_fails_to_start_ends_its_record(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_runs_to_the_end(tmp_path: Path) -> None:
-    result = vret("demo", "--duration", "12", cwd=tmp_path, timeout=180)
+    result = vret("demo", "--duration", "18", cwd=tmp_path, timeout=240)
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
     assert "samples/s" in out and "p99" in out and "lost messages: 0" in out
@@ -117,4 +117,9 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     # Screenshots of what the client saw, from the mirror view: JPEG files, one per step.
     shots = sorted((tmp_path / "vret-data" / "screenshots").glob("*/*.jpg"))
     assert len(shots) >= 6 and all(p.read_bytes()[:2] == b"\xff\xd8" for p in shots)
-    assert any("stop-safe-place" in p.name for p in shots)
+    for step in ("avatar-greeting", "avatar-asks-suds", "avatar-asks-consent", "stop-safe-place"):
+        assert any(step in p.name for p in shots), step
+    # The avatar greeted, voiced the check-in and the consent question, and the virtual
+    # client's yes let the step up through.
+    assert "avatar_utterance" in out and "'instrument': 'consent'" in out
+    assert "the client agreed" in out

@@ -30,9 +30,11 @@ from vr_server.virtual_client.behaviour import Behaviour, ClientPose, SceneObser
 from vr_server.virtual_client.params import VirtualClientParams
 from vr_server.virtual_client.physiology import Physiology
 
-INSTRUMENTS: tuple[str, ...] = ("suds", "expectancy")
+INSTRUMENTS: tuple[str, ...] = ("suds", "expectancy", "consent")
 """The check-in instruments the client can answer."""
 
+CONSENT_BELOW = 0.6
+"""The virtual client agrees to a step up while its relative arousal is below this."""
 _LATENCY_SIGMA = 0.35
 """Log-normal shape of answer delays (right-skewed, as response times are)."""
 
@@ -134,7 +136,8 @@ class VirtualClient:
         'suds' (Subjective Units of Distress): ``100 * (a - baseline) / (1 - baseline)`` plus
         noise (``suds_noise``), in steps of 5. 'expectancy' (how likely the feared outcome
         feels): ``100 * (0.6 * min(1, sensitivity) * (1 - h) + 0.4 * relative arousal)`` plus
-        the same noise, in steps of 1. The delay is log-normal with mean
+        the same noise, in steps of 1. 'consent' (to a step up): 100 (yes) while the relative
+        arousal is below ``CONSENT_BELOW``, else 0 (no). The delay is log-normal with mean
         ``answer_latency_s * (1 + 0.5 * relative arousal)``.
         """
         kind = instrument.strip().lower()
@@ -149,6 +152,8 @@ class VirtualClient:
         noise = float(rng.normal(0.0, p.suds_noise)) if p.suds_noise > 0 else 0.0
         if kind == "suds":
             value = 5 * round((100.0 * relative + noise) / 5.0)
+        elif kind == "consent":
+            value = 100 if relative < CONSENT_BELOW else 0
         else:
             belief = min(1.0, p.sensitivity) * (1.0 - self.habituation)
             value = round(100.0 * (0.6 * belief + 0.4 * relative) + noise)

@@ -1,0 +1,137 @@
+"""Where the avatar stands: at the client's side, a comfortable distance away, never between the
+client and the stimulus; it follows when the client moves and steps back on stop.
+
+Pure geometry on the floor plane (x, y in metres; headings in degrees, 0 along +Y, as Panda3D).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+Point = tuple[float, float]
+
+COMFORT_M = 1.2
+"""Distance from the client in a session: close enough to be with them, outside personal space."""
+STEP_BACK_M = 1.6
+"""Distance after a stop: more room, a softer presence."""
+BODY_RADIUS_M = 0.35
+CLEARANCE_M = 0.5
+"""How far the avatar's body stays from the line between the client and any stimulus."""
+WALK_SPEED = 0.8
+"""How fast the avatar moves to a new place (m/s): an unhurried walk."""
+STEP_ASIDE_SPEED = 2.0
+"""How fast it gets out of a line of sight the client's own movement put it in (m/s)."""
+PREFERRED_SIDE_DEG = 70.0
+"""Preferred bearing from the client's facing direction (to the left, a little ahead): in
+view when the client turns to it, out of the way when they face the stimulus."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where to stand and which way to face."""
+
+    x: float
+    y: float
+    heading: float
+
+
+def _bearing_vector(heading_deg: float) -> Point:
+    rad = math.radians(heading_deg)
+    return (-math.sin(rad), math.cos(rad))
+
+
+def distance_to_segment(p: Point, a: Point, b: Point) -> float:
+    """Distance from ``p`` to the segment ``a``-``b``."""
+    ax, ay = a
+    dx, dy = b[0] - ax, b[1] - ay
+    length2 = dx * dx + dy * dy
+    if length2 == 0:
+        return math.dist(p, a)
+    t = max(0.0, min(1.0, ((p[0] - ax) * dx + (p[1] - ay) * dy) / length2))
+    return math.dist(p, (ax + t * dx, ay + t * dy))
+
+
+def in_the_way(spot: Point, client: Point, stimuli: Sequence[Point]) -> bool:
+    """Whether a body at ``spot`` would stand between the client and any stimulus."""
+    return any(distance_to_segment(spot, client, s) < BODY_RADIUS_M + CLEARANCE_M
+               for s in stimuli)
+
+
+def choose(client: Point, client_heading: float, stimuli: Sequence[Point],
+           stepped_back: bool = False) -> Placement:
+    """The best spot around the client: the preferred side if it is clear of every line of
+    sight to a stimulus, else the nearest clear bearing (searching both ways), else behind."""
+    radius = STEP_BACK_M if stepped_back else COMFORT_M
+    for offset in range(0, 181, 10):
+        for sign in (1, -1):
+            bearing = client_heading + PREFERRED_SIDE_DEG + sign * offset
+            vx, vy = _bearing_vector(bearing)
+            spot = (client[0] + radius * vx, client[1] + radius * vy)
+            if not in_the_way(spot, client, stimuli):
+                return Placement(spot[0], spot[1], _facing(spot, client))
+            if offset in (0, 180):
+                break
+    vx, vy = _bearing_vector(client_heading + 180)  # nowhere clear: behind the client
+    spot = (client[0] + radius * vx, client[1] + radius * vy)
+    return Placement(spot[0], spot[1], _facing(spot, client))
+
+
+def _facing(spot: Point, target: Point) -> float:
+    dx, dy = target[0] - spot[0], target[1] - spot[1]
+    return math.degrees(math.atan2(-dx, dy))
+
+
+def step_toward(current: Point, goal: Point, dt: float, speed: float = WALK_SPEED) -> Point:
+    """Move from ``current`` toward ``goal`` by at most ``speed * dt``."""
+    d = math.dist(current, goal)
+    step = speed * dt
+    if d <= step or d == 0:
+        return goal
+    k = step / d
+    return (current[0] + (goal[0] - current[0]) * k, current[1] + (goal[1] - current[1]) * k)
+
+
+def _escape(current: Point, client: Point, stimuli: Sequence[Point], dt: float,
+            speed: float) -> Point:
+    """Step straight away from the nearest line of sight (never across it)."""
+    nearest = min(stimuli, key=lambda s: distance_to_segment(current, client, s))
+    ax, ay = client
+    dx, dy = nearest[0] - ax, nearest[1] - ay
+    length2 = dx * dx + dy * dy or 1.0
+    t = max(0.0, min(1.0, ((current[0] - ax) * dx + (current[1] - ay) * dy) / length2))
+    fx, fy = ax + t * dx, ay + t * dy  # the closest point of the line of sight
+    away = (current[0] - fx, current[1] - fy)
+    norm = math.hypot(*away)
+    if norm < 1e-9:  # exactly on the line: to the left of it
+        away, norm = (-dy, dx), math.sqrt(length2)
+    step = speed * dt / norm
+    return (current[0] + away[0] * step, current[1] + away[1] * step)
+
+
+def walk(current: Point, goal: Point, client: Point, stimuli: Sequence[Point], dt: float,
+         speed: float = WALK_SPEED) -> Point:
+    """One step toward ``goal`` that never crosses a line of sight: if the straight step would
+    enter one, go around the client instead (along the circle), or stay."""
+    if in_the_way(current, client, stimuli):
+        return _escape(current, client, stimuli, dt, speed)
+    nxt = step_toward(current, goal, dt, speed)
+    if not in_the_way(nxt, client, stimuli):
+        return nxt
+    # Walk around the client along the circle, the way round that stays clear of every line
+    # of sight (tested along the whole arc, so the avatar never turns back halfway).
+    cx, cy = client
+    r = max(math.dist(current, client), COMFORT_M)
+    a0 = math.atan2(current[1] - cy, current[0] - cx)
+    a1 = math.atan2(goal[1] - cy, goal[0] - cx)
+    short = (a1 - a0 + math.pi) % (2 * math.pi) - math.pi
+    for arc in (short, short - math.copysign(2 * math.pi, short)):
+        steps = max(2, int(abs(arc) / math.radians(5)))
+        clear = all(not in_the_way((cx + r * math.cos(a0 + arc * k / steps),
+                                    cy + r * math.sin(a0 + arc * k / steps)), client, stimuli)
+                    for k in range(1, steps + 1))
+        if clear:
+            a = a0 + math.copysign(min(abs(arc), speed * dt / r), arc)
+            return (cx + r * math.cos(a), cy + r * math.sin(a))
+    return current

@@ -1,0 +1,184 @@
+"""The therapist avatar in the scene: body, behaviours, voice, caption and where it stands.
+
+The frame loop calls :meth:`Avatar.update` once a frame with where the client is and where the
+stimulus is; everything else (what to say, gestures, softening on stop) arrives as calls from
+the session. Speech goes through a priority queue, so a safety line interrupts anything in the
+frame that asks for it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from panda3d.core import NodePath, Point3
+
+from avatar import placement
+from avatar.appearance import THERAPIST_DEFAULT, Appearance
+from avatar.behaviours import GESTURES, Animator
+from avatar.body import HumanoidBody
+from avatar.lines import LineBook
+from avatar.speech import Caption, Voice
+from avatar.speech_queue import Priority, SpeechQueue, Utterance
+from scenarios.sound import SoundPlayer
+from scenarios.targets import TargetRegistry
+
+REPLAN_S = 0.5
+"""How often the avatar reconsiders where to stand (it walks there smoothly in between)."""
+
+
+class Avatar:
+    """A present, responsive companion beside the client."""
+
+    def __init__(self, parent: NodePath, targets: TargetRegistry, lines: LineBook, seed: int,
+                 appearance: Appearance = THERAPIST_DEFAULT, sound: SoundPlayer | None = None,
+                 voice: Voice | None = None) -> None:
+        self.parent = parent
+        self.targets = targets
+        self.lines = lines
+        self.seed = seed
+        self.appearance = appearance
+        self.sound = sound
+        self.voice = voice
+        self.queue = SpeechQueue()
+        self.body: HumanoidBody | None = None
+        self.animator: Animator | None = None
+        self.caption: Caption | None = None
+        self.softened = False
+        self.spot: tuple[float, float] = (0.0, 0.0)
+        self._goal: placement.Placement | None = None
+        self._replan_in = 0.0
+        self._floor = 0.0
+        self._tickets: dict[int, str] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def load(self, viewpoint: tuple[float, float, float], heading: float) -> None:
+        """Build the body beside a client standing at ``viewpoint`` facing ``heading``."""
+        self.body = HumanoidBody(self.parent, self.appearance, name="therapist")
+        self.animator = Animator(self.body, self.seed)
+        self.caption = Caption(self.parent)
+        self._floor = viewpoint[2]
+        start = placement.choose((viewpoint[0], viewpoint[1]), heading, ())
+        self.spot = (start.x, start.y)
+        self.body.root.set_pos(start.x, start.y, self._floor)
+        self.body.root.set_h(start.heading)
+        # A sphere around head and shoulders: where a client looks to meet the therapist.
+        height = self.appearance.height_m
+        self.targets.tag(self.body.root, "avatar", radius=0.4, center=(0.0, 0.0, height - 0.3))
+
+    def unload(self) -> None:
+        """Remove the avatar from the scene."""
+        if self.body is not None:
+            self.targets.untag(self.body.root)
+            self.body.remove()
+            self.body = None
+        if self.caption is not None:
+            self.caption.node.remove_node()
+            self.caption = None
+        self.queue.clear()
+
+    # ------------------------------------------------------------------ what it does
+
+    def say(self, text: str, priority: Priority, now_s: float,
+            line_id: str | None = None) -> Utterance:
+        """Queue ``text``; a more urgent line than the current one is started at once."""
+        utterance = Utterance(text=text, priority=priority, line_id=line_id)
+        self.queue.push(utterance, now_s)
+        if self.queue.current is utterance:
+            self._start(utterance)
+        return utterance
+
+    def say_line(self, line_id: str, now_s: float,
+                 priority: Priority | None = None) -> Utterance:
+        """Say a line from the book (safety lines at safety priority unless told otherwise)."""
+        line = self.lines.get(line_id)
+        if priority is None:
+            priority = Priority.SAFETY if line.safety else Priority.THERAPIST
+        return self.say(line.text, priority, now_s, line_id)
+
+    def gesture(self, name: str, target: Point3 | None = None) -> None:
+        """Make a gesture (``KeyError`` listing the known ones for another name)."""
+        if name not in GESTURES:
+            raise KeyError(f"unknown gesture {name!r}; known: {', '.join(sorted(GESTURES))}")
+        if self.animator is not None:
+            self.animator.gesture(name, target)
+
+    def soften(self, on: bool) -> None:
+        """On stop: step back, slow down, a calm posture; off again when the exposure resumes."""
+        self.softened = on
+        self._replan_in = 0.0
+        if on and self.animator is not None:
+            self.animator.soften()
+
+    @property
+    def speaking(self) -> Utterance | None:
+        """The line being said now."""
+        return self.queue.current
+
+    def face_position(self, world: NodePath) -> tuple[float, float, float] | None:
+        """Where the client looks to meet the avatar's eyes (None before load)."""
+        if self.body is None:
+            return None
+        p = self.body.head_position(world)
+        return (p.x, p.y, p.z)
+
+    # ------------------------------------------------------------------ each frame
+
+    def update(self, dt: float, now_s: float, client_head: Point3, client_heading: float,
+               stimuli: Sequence[tuple[float, float, float]], world: NodePath) -> None:
+        """Advance speech, placement and behaviours by one frame."""
+        body, animator, caption = self.body, self.animator, self.caption
+        if body is None or animator is None or caption is None:
+            return
+        started = self.queue.update(now_s)
+        if started is not None:
+            self._start(started)
+        if self.queue.current is None and caption.text:
+            caption.hide()
+        client = (client_head.x, client_head.y)
+        flat = [(s[0], s[1]) for s in stimuli]
+        self._replan_in -= dt
+        # The client (or a stimulus) moved so that the avatar is in the margin around a line
+        # of sight: choose again now and step aside briskly, before it is in the way.
+        blocking = placement.in_the_way(self.spot, client, flat)
+        if self._goal is None or self._replan_in <= 0 or blocking:
+            self._replan_in = REPLAN_S
+            self._goal = placement.choose(client, client_heading, flat, self.softened)
+        goal = self._goal
+        speed = placement.STEP_ASIDE_SPEED if blocking else (
+            placement.WALK_SPEED * (0.6 if self.softened else 1.0))
+        self.spot = placement.walk(self.spot, (goal.x, goal.y), client, flat, dt, speed)
+        root = body.root
+        root.set_pos(self.spot[0], self.spot[1], self._floor)
+        # The body turns to the client; the head and eyes do the finer looking.
+        dx, dy = client[0] - self.spot[0], client[1] - self.spot[1]
+        if dx or dy:
+            root.set_h(math.degrees(math.atan2(-dx, dy)))
+        nearest = min(stimuli, key=lambda s: (s[0] - client[0]) ** 2 + (s[1] - client[1]) ** 2,
+                      default=None)
+        animator.update(dt, client_head, Point3(*nearest) if nearest else None, world)
+        if caption.text:
+            head = body.head_position(world)
+            caption.place(Point3(head.x, head.y, head.z + 0.32), client_head, world)
+        self._play_ready()
+
+    def _start(self, utterance: Utterance) -> None:
+        if self.animator is not None:
+            self.animator.say(utterance.duration_s, utterance.text)
+        if self.caption is not None:
+            self.caption.show(utterance.text)
+        if self.voice is not None and self.sound is not None and self.sound.manager is not None:
+            ticket = self.voice.request(utterance.text)
+            if ticket is not None:
+                self._tickets[ticket] = utterance.text
+
+    def _play_ready(self) -> None:
+        if self.voice is None or self.sound is None or self.body is None:
+            return
+        current = self.queue.current
+        for ticket, samples, rate in self.voice.ready():
+            text = self._tickets.pop(ticket, None)
+            # Only the line still being said is played: an interrupted one stays silent.
+            if current is not None and text == current.text:
+                self.sound.play(self.sound.add("avatar-voice", samples, rate), at=self.body.root)

@@ -1,0 +1,98 @@
+"""What the avatar says next: a queue with priorities.
+
+* ``SAFETY`` (stop, panic, grounding) interrupts anything, at once: the frame that queues it
+  shows it.
+* ``THERAPIST`` (the therapist's typed or chosen line) interrupts scheduled and scripted lines.
+* ``SCHEDULED`` (check-in prompts, consent questions) waits for the therapist, interrupts chatter.
+* ``CHATTER`` (scripted encouragement) is dropped rather than queued behind anything else.
+
+Pure logic on session time in seconds; the avatar turns :attr:`SpeechQueue.current` into a
+caption, mouth movement and audio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+
+class Priority(IntEnum):
+    """Who asked for a line; higher interrupts lower."""
+
+    CHATTER = 0
+    SCHEDULED = 1
+    THERAPIST = 2
+    SAFETY = 3
+
+
+WORDS_PER_SECOND = 2.4
+"""A calm speaking pace (about 145 words a minute)."""
+
+
+def speaking_time(text: str) -> float:
+    """How long saying ``text`` takes at a calm pace, with a short pause after it."""
+    return 0.6 + len(text.split()) / WORDS_PER_SECOND
+
+
+@dataclass
+class Utterance:
+    """One line to say: its text, where it came from, and how urgent it is."""
+
+    text: str
+    priority: Priority
+    line_id: str | None = None
+    duration_s: float = 0.0
+    started_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.duration_s:
+            self.duration_s = speaking_time(self.text)
+
+
+@dataclass
+class SpeechQueue:
+    """The line being said and the lines waiting, by priority then order of arrival."""
+
+    current: Utterance | None = None
+    waiting: list[Utterance] = field(default_factory=list)
+    interrupted: list[Utterance] = field(default_factory=list)
+    """Lines cut off by a more urgent one (for the log and the tests)."""
+
+    def push(self, utterance: Utterance, now_s: float) -> None:
+        """Queue a line; a more urgent one than the current interrupts it at once."""
+        current = self.current
+        if current is not None and utterance.priority > current.priority:
+            self.interrupted.append(current)
+            if utterance.priority == Priority.SAFETY:
+                # Nothing that was waiting is said after a stop: the moment has changed.
+                self.waiting = [u for u in self.waiting if u.priority == Priority.SAFETY]
+            self._start(utterance, now_s)
+            return
+        if current is None:
+            self._start(utterance, now_s)
+            return
+        if utterance.priority == Priority.CHATTER:
+            return  # never queue chatter behind anything
+        self.waiting.append(utterance)
+        self.waiting.sort(key=lambda u: -u.priority)  # stable: arrival order within a level
+
+    def update(self, now_s: float) -> Utterance | None:
+        """Finish the current line when its time is up and start the next; returns the line
+        that started in this call, if any."""
+        current = self.current
+        if current is not None and current.started_s is not None and \
+                now_s - current.started_s >= current.duration_s:
+            self.current = None
+        if self.current is None and self.waiting:
+            return self._start(self.waiting.pop(0), now_s)
+        return None
+
+    def clear(self) -> None:
+        """Say nothing more (the session ended)."""
+        self.current = None
+        self.waiting.clear()
+
+    def _start(self, utterance: Utterance, now_s: float) -> Utterance:
+        utterance.started_s = now_s
+        self.current = utterance
+        return utterance

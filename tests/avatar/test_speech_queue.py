@@ -1,0 +1,40 @@
+"""Priorities: a safety line interrupts anything at once; the therapist interrupts the script."""
+
+from __future__ import annotations
+
+from avatar.speech_queue import Priority, SpeechQueue, Utterance, speaking_time
+
+
+def test_a_safety_line_interrupts_at_once_and_clears_what_waited() -> None:
+    queue = SpeechQueue()
+    chat = Utterance("Let's look at the view.", Priority.CHATTER)
+    queue.push(chat, 0.0)
+    queue.push(Utterance("How anxious are you?", Priority.SCHEDULED), 0.1)  # interrupts chat
+    queue.push(Utterance("Notice the railing.", Priority.THERAPIST), 0.2)  # interrupts that
+    queue.push(Utterance("Ask again later", Priority.SCHEDULED), 0.3)  # waits
+    stop = Utterance("Everything has stopped. You are safe.", Priority.SAFETY)
+    queue.push(stop, 0.4)
+    assert queue.current is stop and stop.started_s == 0.4  # the same call: the same frame
+    assert queue.waiting == []
+    assert [u.text for u in queue.interrupted][-1] == "Notice the railing."
+
+
+def test_lines_wait_their_turn_by_priority_then_arrival() -> None:
+    queue = SpeechQueue()
+    first = Utterance("One.", Priority.THERAPIST)
+    queue.push(first, 0.0)
+    queue.push(Utterance("Scheduled.", Priority.SCHEDULED), 0.0)
+    queue.push(Utterance("Therapist again.", Priority.THERAPIST), 0.0)
+    queue.push(Utterance("Chatter is dropped.", Priority.CHATTER), 0.0)
+    said = []
+    t = 0.0
+    while queue.current is not None:
+        said.append(queue.current.text)
+        t += queue.current.duration_s
+        queue.update(t)
+    assert said == ["One.", "Therapist again.", "Scheduled."]
+
+
+def test_speaking_time_grows_with_the_words() -> None:
+    assert speaking_time("Hello.") < speaking_time("Hello, I am glad that you are here today.")
+    assert 2.0 < speaking_time("How anxious do you feel right now, from 0 to 100?") < 6.0
