@@ -221,3 +221,38 @@ def test_everything_is_in_the_session_store(server: Server) -> None:
     for kind in ("state_change", "level_change", "scenario_event", "checkin_asked",
                  "checkin_answered"):
         assert kind in kinds
+
+
+def test_the_avatar_speaks_gestures_and_refuses_bad_input_clearly(server: Server) -> None:
+    with CommandClient(server.info) as client:
+        said = client.request(c.Speak(line_id="praise_staying"))
+        assert said.result["state"]
+        client.request(c.Gesture(gesture="nod"))
+        with pytest.raises(CommandFailed, match=r"unknown gesture 'wave'; known: .*nod"):
+            client.request(c.Gesture(gesture="wave"))
+        with pytest.raises(CommandFailed, match="the avatar has no line 'sing'"):
+            client.request(c.Speak(line_id="sing"))
+        for bad in ({"text": ""}, {"text": "x" * 4001}):
+            with pytest.raises(CommandFailed, match="invalid"):
+                client.request("speak", bad)
+    with SessionStore.in_dir(server.data_dir) as store:
+        events = [e.body for e in store.events("s-app")]
+    spoken = [e for e in events if e.kind == "avatar_utterance"]
+    assert any(e.line_id == "praise_staying" and "courage" in e.text for e in spoken)
+    assert any(e.kind == "avatar_gesture" and e.name == "nod" for e in events)
+
+
+def test_after_a_stop_the_avatar_grounds_the_client_in_the_same_frame(server: Server) -> None:
+    with CommandClient(server.info) as client:
+        if client.request(c.Annotate(text="where are we")).result["state"] == "safe_hold":
+            client.request(c.Resume())
+        stop = client.request(c.Stop(reason="grounding test"))
+    _, next_frame_start = server.collected.row_of((stop.frame or 0) + 1)
+    with SessionStore.in_dir(server.data_dir) as store:
+        records = store.events("s-app")
+    grounding = [r for r in records if r.body.kind == "avatar_utterance"
+                 and r.body.line_id == "grounding_stop" and r.t_session_ns >= stop.t_applied_ns]
+    assert grounding, "the avatar said no grounding line after the stop"
+    # A safety line: said in the frame that applied the stop, before the next one began.
+    assert grounding[0].t_session_ns < next_frame_start
+    assert grounding[0].body.actor == "server"
