@@ -60,6 +60,13 @@ class LineBook:
         except KeyError:
             raise KeyError(f"no avatar line {line_id!r}") from None
 
+    def require(self, line_ids: tuple[str, ...]) -> None:
+        """Raise :class:`LineError` naming every id of ``line_ids`` this book lacks (the
+        session says these itself: a translation must have them)."""
+        missing = [i for i in line_ids if i not in self.lines]
+        if missing:
+            raise LineError(f"the {self.language!r} line book lacks {missing}")
+
     def category(self, category: str) -> list[Line]:
         """The lines of one category, in file order."""
         return [line for line in self.lines.values() if line.category == category]

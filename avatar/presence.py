@@ -20,7 +20,7 @@ from avatar.body import HumanoidBody
 from avatar.lines import LineBook
 from avatar.speech import Caption, Voice
 from avatar.speech_queue import Priority, SpeechQueue, Utterance
-from scenarios.sound import SoundPlayer
+from scenarios.sound import Sound, SoundPlayer
 from scenarios.targets import TargetRegistry
 
 REPLAN_S = 0.5
@@ -50,6 +50,7 @@ class Avatar:
         self._replan_in = 0.0
         self._floor = 0.0
         self._tickets: dict[int, str] = {}
+        self._voice_sound: Sound | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -76,6 +77,7 @@ class Avatar:
         if self.caption is not None:
             self.caption.node.remove_node()
             self.caption = None
+        self._silence()
         self.queue.clear()
 
     # ------------------------------------------------------------------ what it does
@@ -148,13 +150,15 @@ class Avatar:
         goal = self._goal
         speed = placement.STEP_ASIDE_SPEED if blocking else (
             placement.WALK_SPEED * (0.6 if self.softened else 1.0))
-        self.spot = placement.walk(self.spot, (goal.x, goal.y), client, flat, dt, speed)
         root = body.root
-        root.set_pos(self.spot[0], self.spot[1], self._floor)
+        if blocking or self.spot != (goal.x, goal.y):  # standing still costs nothing here
+            self.spot = placement.walk(self.spot, (goal.x, goal.y), client, flat, dt, speed)
+            root.set_pos(self.spot[0], self.spot[1], self._floor)
         # The body turns to the client; the head and eyes do the finer looking.
         dx, dy = client[0] - self.spot[0], client[1] - self.spot[1]
-        if dx or dy:
-            root.set_h(math.degrees(math.atan2(-dx, dy)))
+        heading = math.degrees(math.atan2(-dx, dy)) if dx or dy else root.get_h()
+        if abs(heading - root.get_h()) > 0.05:
+            root.set_h(heading)
         nearest = min(stimuli, key=lambda s: (s[0] - client[0]) ** 2 + (s[1] - client[1]) ** 2,
                       default=None)
         animator.update(dt, client_head, Point3(*nearest) if nearest else None, world)
@@ -164,6 +168,7 @@ class Avatar:
         self._play_ready()
 
     def _start(self, utterance: Utterance) -> None:
+        self._silence()  # whatever was being said aloud stops with its caption
         if self.animator is not None:
             self.animator.say(utterance.duration_s, utterance.text)
         if self.caption is not None:
@@ -181,4 +186,12 @@ class Avatar:
             text = self._tickets.pop(ticket, None)
             # Only the line still being said is played: an interrupted one stays silent.
             if current is not None and text == current.text:
-                self.sound.play(self.sound.add("avatar-voice", samples, rate), at=self.body.root)
+                self._silence()
+                self._voice_sound = self.sound.add("avatar-voice", samples, rate)
+                self.sound.play(self._voice_sound, at=self.body.root)
+
+    def _silence(self) -> None:
+        if self._voice_sound is not None and self.sound is not None:
+            self.sound.stop(self._voice_sound)
+            self.sound.forget(self._voice_sound)
+        self._voice_sound = None

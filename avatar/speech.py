@@ -115,8 +115,10 @@ class Voice:
             out = Path(tmp) / "line.wav"
             try:
                 # A calm, slightly slow voice; the text goes as one argument, never a shell.
-                subprocess.run([self.program, "-s", "150", "-w", str(out), text], check=True,
-                               capture_output=True, timeout=20)
+                # "--" ends the options: a line starting with "-" is spoken, never obeyed.
+                subprocess.run([self.program, "-s", "150", "-w", str(out), "--", text],
+                               check=True, capture_output=True, stdin=subprocess.DEVNULL,
+                               timeout=20)
                 with wave.open(str(out), "rb") as w:
                     rate = w.getframerate()
                     raw = w.readframes(w.getnframes())

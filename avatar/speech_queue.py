@@ -61,7 +61,10 @@ class SpeechQueue:
     def push(self, utterance: Utterance, now_s: float) -> None:
         """Queue a line; a more urgent one than the current interrupts it at once."""
         current = self.current
-        if current is not None and utterance.priority > current.priority:
+        urgent = utterance.priority == Priority.SAFETY
+        if current is not None and (utterance.priority > current.priority or urgent):
+            # A safety line interrupts anything, another safety line included: the latest
+            # (the grounding after a stop) is what the moment needs.
             self.interrupted.append(current)
             if utterance.priority == Priority.SAFETY:
                 # Nothing that was waiting is said after a stop: the moment has changed.

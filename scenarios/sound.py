@@ -203,6 +203,12 @@ class SoundPlayer:
         for sound in self._sounds:
             self.stop(sound)
 
+    def forget(self, sound: Sound) -> None:
+        """Stop one sound and drop it (a voice clip that has been said)."""
+        self.stop(sound)
+        if sound in self._sounds:
+            self._sounds.remove(sound)
+
     def release(self) -> None:
         """Stop and forget every sound this player loaded."""
         self.stop_all()

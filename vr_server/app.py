@@ -48,6 +48,9 @@ from vr_server.virtual_client import SceneObservation, VirtualClient, VirtualCli
 
 log = logging.getLogger(__name__)
 
+SESSION_LINES = ("grounding_stop", "checkin_suds", "checkin_expectancy", "consent_step_up",
+                 "greeting", "rationale_control")
+"""Lines the session says by itself; every line book must have them."""
 SWITCH_INTERVAL_S = 0.0005
 LIVE_STATES = frozenset({"exposure", "check_in"})
 """States in which the exposure scene moves."""
@@ -73,7 +76,9 @@ class AppConfig:
     step up (supervised or self-guided practice)."""
     consent: bool = False
     """Collaborative mode: a step up waits for the client's yes (always on in coach mode)."""
-    checkin_interval_s: float = 300.0
+    checkin_interval_s: float | None = None
+    """The session's scheduled SUDS check-ins during exposure, voiced by the avatar: every
+    this many seconds (None: none in therapist mode, 300 s in coach mode)."""
     language: str = "en"
     """The avatar's line book (``avatar/lines/<language>.json``)."""
     stats_interval_s: float = 1.0
@@ -96,6 +101,7 @@ class ServerApp:
         self.spec = spec
         display = config.display
         self.lines = LineBook.load(config.language)
+        self.lines.require(SESSION_LINES)
         host_config = replace(
             config.host, scenario=spec.name, rungs=len(spec.rungs), frame_rate=display.frame_rate,
             avatar_lines=tuple((line.id, line.text) for line in self.lines.lines.values()),
@@ -309,25 +315,28 @@ class ServerApp:
             if text:
                 avatar.say(text, Priority.SCHEDULED, now, line_id)
                 host.avatar_said(text, line_id)
-        if self.config.avatar_mode == "coach":
-            self._coach(now, before)
+        if self.config.avatar_mode == "coach" or self.config.checkin_interval_s is not None:
+            self._schedule(now, before)
 
-    def _coach(self, now: float, before: str) -> None:
-        """The coach's own schedule: greet, then check in every interval and at new rungs."""
+    def _schedule(self, now: float, before: str) -> None:
+        """The session's schedule: check-ins every interval of exposure; in coach mode also
+        a greeting at the start and a check-in at every new rung."""
         host, machine, avatar = self.host, self.host.machine, self.avatar
+        coach = self.config.avatar_mode == "coach"
+        interval = self.config.checkin_interval_s or 300.0
         state = machine.state
-        if state == "baseline" and before == "ready":
+        if coach and state == "baseline" and before == "ready":
             for line_id in ("greeting", "rationale_control"):
                 line = self.lines.get(line_id)
                 avatar.say(line.text, Priority.SCHEDULED, now, line.id)
                 host.avatar_said(line.text, line.id)
         if state == "exposure" and before == "baseline":
-            self._next_coach_checkin = now + self.config.checkin_interval_s
-        rung_changed = machine.level.rung != self._coach_rung
+            self._next_coach_checkin = now + interval
+        rung_changed = coach and machine.level.rung != self._coach_rung
         self._coach_rung = machine.level.rung
         if state == "exposure" and machine.open_checkin is None and (
                 now >= self._next_coach_checkin or rung_changed):
-            self._next_coach_checkin = now + self.config.checkin_interval_s
+            self._next_coach_checkin = now + interval
             host.ask_checkin("suds")
 
     def _record_failures(self) -> None:

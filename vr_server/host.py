@@ -221,6 +221,8 @@ class SessionHost:
         while transport.console_changes:
             change, peer, alive = transport.console_changes.popleft()
             self._console_change(change, peer, alive)
+        if self._checkin_asked_at is not None and self.machine.open_checkin is None:
+            self._checkin_asked_at = None  # closed by the session (a consent question withdrawn)
         if (self._checkin_asked_at is not None
                 and time.monotonic() - self._checkin_asked_at > self.config.checkin_timeout_s):
             self.answer_checkin(None)

@@ -46,6 +46,8 @@ from telemetry.schemas import (
 )
 
 ACTIVE: frozenset[SessionState] = frozenset({"baseline", "exposure", "check_in"})
+YES = 100.0
+"""The only answer that means yes to a consent question (no is 0): a rating is never consent."""
 
 
 @dataclass
@@ -85,8 +87,9 @@ class SessionMachine:
         """``(text, line_id)`` the avatar is to say (the frame pipeline drains it)."""
         self.consent = consent
         """Collaborative mode: a step up waits for the client's yes."""
-        self.pending_level: tuple[c.SetLevel, str] | None = None
-        """A step up waiting for the client's consent, with its check-in id."""
+        self.pending_level: tuple[c.SetLevel, str, Level] | None = None
+        """A step up waiting for the client's consent: the command, its check-in id, and the
+        level when it was asked (a yes applies only if the level is still that)."""
         self.gestured: list[str] = []
         """Gestures the avatar is to make (the frame pipeline drains it)."""
         self.blocked: str | None = None
@@ -112,8 +115,15 @@ class SessionMachine:
         """Apply a command; returns the events it causes (possibly none).
 
         ``actor`` is who asked: ``therapist`` for console commands, ``client`` for the client's
-        own stop in VR.
+        own stop in VR. A consent question still open when the exposure stops, pauses or ends
+        is withdrawn: a yes given later never raises the level.
         """
+        events = self._apply(args, actor)
+        if self.state not in {"exposure", "check_in"}:
+            events += self._withdraw_consent(f"the session moved to {self.state}")
+        return events
+
+    def _apply(self, args: c.CommandArgs, actor: str = "therapist") -> list[object]:
         state = self.state
         if state == "ended" and not isinstance(args, c.ClockOffset | c.Annotate):
             raise self._refuse(args.name, "the session has ended")
@@ -147,7 +157,9 @@ class SessionMachine:
             case c.SetLevel():
                 if self.consent and self._is_step_up(args):
                     return self._ask_consent(args)
-                return [self._set_level(args)]
+                # Any other level from the therapist replaces a step up still waiting.
+                change = self._set_level(args)
+                return [*self._withdraw_consent("the therapist set another level"), change]
             case c.AskCheckIn():
                 if self.open_checkin is not None:  # one at a time: none left unanswered
                     raise self._refuse("ask_checkin",
@@ -231,19 +243,43 @@ class SessionMachine:
             answered=value is not None, latency_ms=latency_ms)]
         pending, self.pending_level = self.pending_level, None
         if pending is not None and pending[1] == asked.checkin_id:
-            args = pending[0]
-            if value is not None and value >= 50 and self.state in {"exposure", "check_in"}:
+            args, _, asked_at = pending
+            details: dict[str, bool | int | float | str | None] = {
+                "rung": args.rung, "intensity": args.intensity}
+            live = self.state in {"exposure", "check_in"}
+            unchanged = (self.level.rung, self.level.intensity) == (asked_at.rung,
+                                                                   asked_at.intensity)
+            if value == YES and live and unchanged:
                 change = self._set_level(args)
                 events.append(change.model_copy(update={
                     "reason": (args.reason + "; " if args.reason else "") + "the client agreed"}))
+            elif value == YES:
+                events.append(Alert(code="consent_withdrawn", severity="info",
+                                    message="the client agreed, but the session had moved on; "
+                                            "the level stays", details=details))
             else:
                 events.append(Alert(code="consent_declined", severity="info",
                                     message="the client did not agree to the step up; the "
-                                            "level stays", details={"rung": args.rung,
-                                                                    "intensity": args.intensity}))
+                                            "level stays", details=details))
         if self.state == "check_in":
             reason = "check-in answered" if value is not None else "check-in not answered"
             events.append(self._move("exposure", reason, actor="client"))
+        return events
+
+    def _withdraw_consent(self, why: str) -> list[object]:
+        """Close a consent question still open (no answer, logged), so no later yes applies."""
+        pending, self.pending_level = self.pending_level, None
+        if pending is None:
+            return []
+        args, checkin_id, _ = pending
+        events: list[object] = []
+        if self.open_checkin is not None and self.open_checkin.checkin_id == checkin_id:
+            events.append(CheckInAnswered(checkin_id=checkin_id, instrument="consent",
+                                          value=None, answered=False))
+            self.open_checkin = None
+        events.append(Alert(code="consent_withdrawn", severity="info",
+                            message=f"the step up was withdrawn: {why}",
+                            details={"rung": args.rung, "intensity": args.intensity}))
         return events
 
     def _is_step_up(self, args: c.SetLevel) -> bool:
@@ -258,7 +294,8 @@ class SessionMachine:
         asked = CheckInAsked(checkin_id=f"checkin-{self._checkins}", instrument="consent",
                              prompt=self.lines.get("consent_step_up", "May we step up?"))
         self.open_checkin = asked
-        self.pending_level = (args, asked.checkin_id)
+        self.pending_level = (args, asked.checkin_id, Level(self.level.rung,
+                                                             self.level.intensity))
         moved = [self._move("check_in", "consent asked")] if self.state == "exposure" else []
         return [*moved, asked]
 
@@ -282,6 +319,7 @@ class SessionMachine:
         """Remove the stimulus without an event: for when nothing can be recorded any more."""
         if self.state not in {"safe_hold", "ended"}:
             self._move("safe_hold", "session store failing", actor="server")
+        self.pending_level = None
 
     def console_lost(self) -> list[object]:
         """No console is connected: hold the session safely until one is back."""
@@ -290,7 +328,7 @@ class SessionMachine:
         if self.state in ACTIVE or self.state == "paused":
             # A paused exposure is still on screen: without a therapist, the safe place.
             events.append(self._move("safe_hold", "console lost", actor="server"))
-        return events
+        return events + self._withdraw_consent("the console was lost")
 
     def scene_failed(self, why: str) -> list[object]:
         """The exposure scene broke: hold the session safe, and keep the exposure closed."""
@@ -298,4 +336,4 @@ class SessionMachine:
         events: list[object] = []
         if self.state not in {"safe_hold", "closing", "ended"}:
             events.append(self._move("safe_hold", f"the scenario failed: {why}", actor="server"))
-        return events
+        return events + self._withdraw_consent("the scenario failed")

@@ -4,8 +4,8 @@ Keys (shown in the window's title bar too):
 
 * mouse: look around (the pointer is hidden and kept in the window);
 * W A S D: step forward, left, back, right (walking speed, on the floor's plane);
-* 0-9: answer an open check-in with 0, 10, ... 90; ``=``: 100; Y / N: yes / no to a
-  consent question;
+* 0-9: answer an open rating with 0, 10, ... 90; ``=``: 100; Y / N: yes / no to a consent
+  question (numbers never answer consent);
 * Space or Escape: **stop** (the client's own stop, applied in the next frame).
 """
 
@@ -37,14 +37,15 @@ class WindowInput:
         self.held: dict[str, bool] = dict.fromkeys(KEYS, False)
         self.heading = engine.head.get_h()
         self.pitch = engine.head.get_p()
-        self.pending: list[tuple[str, float]] = []
+        self.pending: list[tuple[str, float, str | None]] = []
         """Key actions waiting for the next frame's start (see :meth:`apply`)."""
         self._events = [*KEYS, *(f"{k}-up" for k in KEYS), *map(str, range(10)), "=",
                         "y", "n", "space", "escape"]
         props = WindowProperties()
         props.set_cursor_hidden(True)
         props.set_mouse_mode(WindowProperties.M_confined)  # recentred each frame below
-        props.set_title("vret - mouse: look, WASD: move, 0-9/=: rate, Space/Esc: STOP")
+        props.set_title("vret - mouse: look, WASD: move, 0-9/=: rate, Y/N: consent, "
+                        "Space/Esc: STOP")
         self.base.win.request_properties(props)
         for key in KEYS:
             self.base.accept(key, self._hold, [key, True])
@@ -52,8 +53,8 @@ class WindowInput:
         for digit in range(10):
             self.base.accept(str(digit), self.rate, [digit * 10])
         self.base.accept("=", self.rate, [100])
-        self.base.accept("y", self.rate, [100])  # yes, to a consent question
-        self.base.accept("n", self.rate, [0])
+        self.base.accept("y", self.answer_yes_no, [True])  # consent: only Y or N
+        self.base.accept("n", self.answer_yes_no, [False])
         for key in ("space", "escape"):
             self.base.accept(key, self.stop)
 
@@ -62,20 +63,34 @@ class WindowInput:
 
     def stop(self) -> None:
         """The client's stop key: safe place in the next frame, logged as the client's."""
-        self.pending.append(("stop", 0.0))
+        self.pending.append(("stop", 0.0, None))
 
     def rate(self, value: int) -> None:
-        """Answer the open check-in, if there is one (at the next frame)."""
-        self.pending.append(("rate", float(value)))
+        """Answer the open rating check-in, if there is one (at the next frame)."""
+        self.pending.append(("rate", float(value), self._open_id()))
+
+    def answer_yes_no(self, yes: bool) -> None:
+        """Answer the open consent question (a rating key never counts as consent)."""
+        self.pending.append(("consent", 100.0 if yes else 0.0, self._open_id()))
+
+    def _open_id(self) -> str | None:
+        asked = self.host.machine.open_checkin
+        return asked.checkin_id if asked is not None else None
 
     def apply(self) -> None:
         """Apply the keys pressed since the last frame, at the start of this one: like a
         console's command, a key shows in the frame that applies it and is logged with it."""
         actions, self.pending = self.pending, []
-        for action, value in actions:
+        for action, value, checkin_id in actions:
             if action == "stop":
                 self.host.client_stop("the client pressed stop (keyboard)")
-            elif self.host.machine.open_checkin is not None:
+                continue
+            asked = self.host.machine.open_checkin
+            # A key answers the question that was open when it was pressed, and only the
+            # right kind of key: Y/N for consent, numbers for ratings.
+            if asked is None or asked.checkin_id != checkin_id:
+                continue
+            if (asked.instrument == "consent") == (action == "consent"):
                 self.host.answer_checkin(value)
 
     def update(self, dt: float) -> None:

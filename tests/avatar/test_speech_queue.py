@@ -38,3 +38,12 @@ def test_lines_wait_their_turn_by_priority_then_arrival() -> None:
 def test_speaking_time_grows_with_the_words() -> None:
     assert speaking_time("Hello.") < speaking_time("Hello, I am glad that you are here today.")
     assert 2.0 < speaking_time("How anxious do you feel right now, from 0 to 100?") < 6.0
+
+
+def test_a_later_safety_line_interrupts_an_earlier_one_and_nothing_else_waits() -> None:
+    queue = SpeechQueue()
+    queue.push(Utterance("Breathe in slowly with me.", Priority.SAFETY), 0.0)
+    queue.push(Utterance("Shall we step up?", Priority.SCHEDULED), 0.1)  # waits behind it
+    stop = Utterance("Everything has stopped. You are safe.", Priority.SAFETY)
+    queue.push(stop, 0.2)
+    assert queue.current is stop and queue.waiting == []

@@ -253,3 +253,38 @@ def test_a_step_up_waits_for_the_clients_consent() -> None:
     _, declined, _ = machine.answer_checkin(0.0, 800.0)
     assert isinstance(declined, Alert) and declined.code == "consent_declined"
     assert machine.level.rung == 1
+
+
+def test_a_consent_question_is_withdrawn_when_the_session_moves_on() -> None:
+    machine = SessionMachine(rungs=8, consent=True)
+    machine.apply(c.Start())
+    machine.apply(c.Start())
+    machine.apply(c.SetLevel(rung=5))  # asks consent
+    events = machine.apply(c.Stop())
+    assert [type(e).__name__ for e in events] == ["StateChange", "CheckInAnswered", "Alert"]
+    assert events[2].code == "consent_withdrawn" and machine.open_checkin is None
+    machine.apply(c.Resume())
+    assert machine.answer_checkin(100.0, 500.0) == []  # nothing open: a late yes does nothing
+    assert machine.level.rung == 0
+
+
+def test_a_step_down_replaces_a_waiting_step_up() -> None:
+    machine = SessionMachine(rungs=8, consent=True)
+    machine.apply(c.Start())
+    machine.apply(c.Start())
+    machine.apply(c.SetLevel(rung=2))
+    machine.answer_checkin(100.0, 500.0)
+    machine.apply(c.SetLevel(rung=6))  # asks consent
+    withdrawn = machine.apply(c.SetLevel(rung=1))  # the therapist steps down meanwhile
+    assert any(isinstance(e, Alert) and e.code == "consent_withdrawn" for e in withdrawn)
+    assert machine.level.rung == 1 and machine.answer_checkin(100.0, 500.0) == []
+
+
+def test_only_a_clear_yes_is_consent() -> None:
+    machine = SessionMachine(rungs=8, consent=True)
+    machine.apply(c.Start())
+    machine.apply(c.Start())
+    machine.apply(c.SetLevel(rung=3))
+    _, declined, _ = machine.answer_checkin(80.0, 500.0)  # a rating, not a yes
+    assert isinstance(declined, Alert) and declined.code == "consent_declined"
+    assert machine.level.rung == 0

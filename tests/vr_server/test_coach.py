@@ -1,0 +1,58 @@
+"""Coach mode: the avatar greets, runs the scheduled check-ins and asks consent itself."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from telemetry import commands as c
+from telemetry.client import CommandClient
+from telemetry.connection import ConnectionInfo
+from telemetry.store import SessionStore
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "syringe.py"
+
+
+def test_the_coach_greets_checks_in_and_asks_consent(tmp_path: Path) -> None:
+    conn = tmp_path / "conn.json"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "vret", "serve", "--scenario", str(EXAMPLE), "--size", "160x90",
+         "--avatar-mode", "coach", "--checkin-every", "4", "--session-id", "s-coach",
+         "--data-dir", str(tmp_path / "data"), "--connection-file", str(conn),
+         "--duration", "60"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not conn.exists():
+            assert server.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        with CommandClient(ConnectionInfo.read(conn)) as client:
+            client.request(c.Start())
+            client.request(c.Start())
+            time.sleep(9)  # a scheduled check-in comes after 4 s; the client answers it
+            asked = None
+            until = time.monotonic() + 15
+            while asked is None and time.monotonic() < until:
+                try:
+                    asked = client.request(c.SetLevel(rung=2))  # a step up: consent first
+                except Exception:  # a check-in is still open: ask again shortly
+                    time.sleep(0.5)
+            assert asked is not None and "checkin_id" in asked.result
+            time.sleep(8)  # the virtual client answers; the level follows a yes
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    with SessionStore.in_dir(tmp_path / "data") as store:
+        events = [e.body for e in store.events("s-coach")]
+    said = [e.line_id for e in events if e.kind == "avatar_utterance"]
+    assert said[:2] == ["greeting", "rationale_control"]
+    assert "checkin_suds" in said and "consent_step_up" in said
+    scheduled = [e for e in events if e.kind == "checkin_asked" and e.instrument == "suds"]
+    assert scheduled and scheduled[0].actor == "script"
+    consent = [e for e in events if e.kind == "checkin_answered" and e.instrument == "consent"]
+    assert consent and consent[0].answered
+    agreed = [e for e in events if e.kind == "level_change" and "agreed" in e.reason]
+    declined = [e for e in events if e.kind == "alert" and e.code == "consent_declined"]
+    assert agreed or declined  # whichever the client said, it was recorded
