@@ -23,6 +23,8 @@ from avatar.speech_queue import Priority, SpeechQueue, Utterance
 from scenarios.sound import Sound, SoundPlayer
 from scenarios.targets import TargetRegistry
 
+BODY_TURN_S = 4.0
+"""Time constant of the client's body heading the avatar places itself by (seconds)."""
 REPLAN_S = 0.5
 """How often the avatar reconsiders where to stand (it walks there smoothly in between)."""
 
@@ -51,6 +53,7 @@ class Avatar:
         self._floor = 0.0
         self._tickets: dict[int, str] = {}
         self._voice_sound: Sound | None = None
+        self._body_heading = 0.0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -62,6 +65,7 @@ class Avatar:
         self._floor = viewpoint[2]
         start = placement.choose((viewpoint[0], viewpoint[1]), heading, ())
         self.spot = (start.x, start.y)
+        self._body_heading = heading
         self.body.root.set_pos(start.x, start.y, self._floor)
         self.body.root.set_h(start.heading)
         # A sphere around head and shoulders: where a client looks to meet the therapist.
@@ -83,9 +87,9 @@ class Avatar:
     # ------------------------------------------------------------------ what it does
 
     def say(self, text: str, priority: Priority, now_s: float,
-            line_id: str | None = None) -> Utterance:
+            line_id: str | None = None, tag: str | None = None) -> Utterance:
         """Queue ``text``; a more urgent line than the current one is started at once."""
-        utterance = Utterance(text=text, priority=priority, line_id=line_id)
+        utterance = Utterance(text=text, priority=priority, line_id=line_id, tag=tag)
         self.queue.push(utterance, now_s)
         if self.queue.current is utterance:
             self._start(utterance)
@@ -140,6 +144,11 @@ class Avatar:
             caption.hide()
         client = (client_head.x, client_head.y)
         flat = [(s[0], s[1]) for s in stimuli]
+        # Where the client's body faces, not where their head looks this instant: turning to
+        # look at the avatar must not send it walking away from their gaze.
+        turn = (client_heading - self._body_heading + 180.0) % 360.0 - 180.0
+        self._body_heading += turn * min(1.0, dt / BODY_TURN_S)
+        client_heading = self._body_heading
         self._replan_in -= dt
         # The client (or a stimulus) moved so that the avatar is in the margin around a line
         # of sight: choose again now and step aside briskly, before it is in the way.

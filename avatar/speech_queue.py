@@ -43,6 +43,8 @@ class Utterance:
     line_id: str | None = None
     duration_s: float = 0.0
     started_s: float | None = None
+    tag: str | None = None
+    """What the line belongs to (a check-in's id): dropped, if still waiting, when that ends."""
 
     def __post_init__(self) -> None:
         if not self.duration_s:
@@ -89,6 +91,13 @@ class SpeechQueue:
         if self.current is None and self.waiting:
             return self._start(self.waiting.pop(0), now_s)
         return None
+
+    def drop(self, tag: str) -> list[Utterance]:
+        """Drop the waiting lines tagged ``tag`` (a question that was answered or withdrawn
+        before its prompt came up); returns them."""
+        dropped = [u for u in self.waiting if u.tag == tag]
+        self.waiting = [u for u in self.waiting if u.tag != tag]
+        return dropped
 
     def clear(self) -> None:
         """Say nothing more (the session ended)."""

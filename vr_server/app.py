@@ -307,13 +307,18 @@ class ServerApp:
             target = Point3(*self._stimulus_positions[0]) if self._stimulus_positions else None
             avatar.gesture(name, target)
         asked = machine.open_checkin
+        if self._voiced_checkin is not None and (
+                asked is None or asked.checkin_id != self._voiced_checkin):
+            avatar.queue.drop(self._voiced_checkin)  # answered or withdrawn: not asked late
+        if asked is None:
+            self._voiced_checkin = None
         if asked is not None and asked.checkin_id != self._voiced_checkin:
             self._voiced_checkin = asked.checkin_id
             line_id = {"suds": "checkin_suds", "expectancy": "checkin_expectancy",
                        "consent": "consent_step_up"}.get(asked.instrument)
             text = asked.prompt or (self.lines.get(line_id).text if line_id else "")
             if text:
-                avatar.say(text, Priority.SCHEDULED, now, line_id)
+                avatar.say(text, Priority.SCHEDULED, now, line_id, tag=asked.checkin_id)
                 host.avatar_said(text, line_id)
         if self.config.avatar_mode == "coach" or self.config.checkin_interval_s is not None:
             self._schedule(now, before)

@@ -47,3 +47,11 @@ def test_a_later_safety_line_interrupts_an_earlier_one_and_nothing_else_waits() 
     stop = Utterance("Everything has stopped. You are safe.", Priority.SAFETY)
     queue.push(stop, 0.2)
     assert queue.current is stop and queue.waiting == []
+
+
+def test_a_prompt_whose_question_closed_is_not_asked_late() -> None:
+    queue = SpeechQueue()
+    queue.push(Utterance("A long explanation from the therapist.", Priority.THERAPIST), 0.0)
+    queue.push(Utterance("Shall we step up?", Priority.SCHEDULED, tag="checkin-3"), 0.1)
+    (dropped,) = queue.drop("checkin-3")  # the client answered with a key meanwhile
+    assert dropped.text == "Shall we step up?" and queue.waiting == []
