@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 SESSION_LINES = ("grounding_stop", "checkin_suds", "checkin_expectancy", "consent_step_up",
                  "greeting", "rationale_control")
 """Lines the session says by itself; every line book must have them."""
+SURFACE_M = 1.5
+"""Tagged spheres wider than this are surfaces around the client, not things to look at past."""
 SWITCH_INTERVAL_S = 0.0005
 LIVE_STATES = frozenset({"exposure", "check_in"})
 """States in which the exposure scene moves."""
@@ -154,6 +156,7 @@ class ServerApp:
         self._gaze_hit = math.inf
         self._distance: float | None = None
         self._stimulus_positions: tuple[tuple[float, float, float], ...] = ()
+        self._placement_stimuli: tuple[tuple[float, float, float], ...] = ()
         self._avatar_face: tuple[float, float, float] | None = None
         self._pump: threading.Thread | None = None
         self._pump_stop = threading.Event()
@@ -384,7 +387,7 @@ class ServerApp:
         live = self.host.machine.state in LIVE_STATES
         self.stage.update(self._dt if live or self.stage.showing_safe else 0.0)
         self.avatar.update(self._dt, self.host.clock.now_ns() * 1e-9, self._head,
-                           self.stage.client.heading, self._stimulus_positions,
+                           self.stage.client.heading, self._placement_stimuli,
                            self.engine.world)
         self._avatar_face = self.avatar.face_position(self.engine.world)
         self._record_failures()
@@ -396,6 +399,10 @@ class ServerApp:
         self._distance = nearest_distance(spheres, self._head)
         self._stimulus_positions = tuple((s.x, s.y, s.z) for s in spheres
                                          if s.kind == "stimulus")
+        # The avatar keeps out of the lines of sight to things, not to surfaces that surround
+        # the client (an enclosed room's walls are spheres metres wide behind each wall).
+        self._placement_stimuli = tuple((s.x, s.y, s.z) for s in spheres
+                                        if s.kind == "stimulus" and s.radius <= SURFACE_M)
 
     def _telemetry(self) -> None:
         host, machine = self.host, self.host.machine
