@@ -112,7 +112,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             display=DisplayConfig(mode=args.display, size=args.size, shading=args.shading,
                                   frame_rate=args.frame_rate, audio=args.audio),
             virtual_client=args.virtual_client, avatar_mode=args.avatar_mode,
-            consent=args.consent,
+            consent=args.consent, checkin_interval_s=args.checkin_every,
             mirror=MirrorConfig(rate_hz=args.mirror_rate, width=args.mirror_width)))
         host = runner.host
 
@@ -321,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--avatar-mode", choices=["therapist", "coach"], default="therapist",
                    help="therapist: the avatar says what the console sends (default); coach: "
                         "it also greets, runs SUDS check-ins and asks consent before steps up")
+    p.add_argument("--checkin-every", type=_positive, metavar="SECONDS",
+                   help="the avatar asks a SUDS check-in every SECONDS of exposure (default: "
+                        "never in therapist mode, 300 in coach mode)")
     p.add_argument("--consent", action="store_true",
                    help="collaborative mode: a step up waits for the client's yes")
     p.add_argument("--host", default="127.0.0.1",
