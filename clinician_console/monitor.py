@@ -59,11 +59,13 @@ def monitor(
     keys: KeyPair | None = None, out: Callable[[str], None] = print,
     clients: Sequence[CommandClient] | None = None,
     on_frame: Callable[[Frame], None] | None = None,
+    until: Callable[[], bool] | None = None,
 ) -> MonitorReport:
     """Subscribe to the sessions and print live figures every ``interval_s`` for ``duration_s``.
 
     ``clients`` (one per session, for clock offsets) are made and closed here if not given;
-    ``on_frame`` receives every mirror-view image.
+    ``on_frame`` receives every mirror-view image; ``until`` ends the run early when it
+    returns True.
     """
     own_clients = clients is None
     clients = list(clients) if clients is not None else [
@@ -77,7 +79,7 @@ def monitor(
     started = time.monotonic()
     next_print = started + interval_s
     try:
-        while (now := time.monotonic()) < started + duration_s:
+        while (now := time.monotonic()) < started + duration_s and not (until and until()):
             for _topic, message in subscriber.recv_many(timeout_ms=50):
                 body = message.body
                 if isinstance(body, Samples):

@@ -146,8 +146,11 @@ def run_demo(data_dir: Path, *, duration_s: float = 30.0, scenario: str = "heigh
                                       daemon=True)
             script.start()
             print(f"console: following {info.pub} for {duration_s:.0f} s", flush=True)
-            report = monitor([info], duration_s=duration_s, clients=[client],
-                             interval_s=4.0, on_frame=shots.on_frame)
+            # Followed until the script is done (a consent question makes it wait for the
+            # client's answer, so it can run past its nominal duration).
+            report = monitor([info], duration_s=duration_s * 3, clients=[client],
+                             interval_s=4.0, on_frame=shots.on_frame,
+                             until=lambda: not script.is_alive())
             script.join(timeout=10)
             print("\ntherapist commands:")
             print("\n".join(commands_log))
