@@ -9,8 +9,8 @@ from pathlib import Path
 
 from telemetry import commands as c
 from telemetry.client import CommandClient
-from telemetry.connection import ConnectionInfo
 from telemetry.store import SessionStore
+from tests.servers import wait_for_connection
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "syringe.py"
 
@@ -24,11 +24,7 @@ def test_the_coach_greets_checks_in_and_asks_consent(tmp_path: Path) -> None:
          "--duration", "60"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while not conn.exists():
-            assert server.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-        with CommandClient(ConnectionInfo.read(conn)) as client:
+        with CommandClient(wait_for_connection(conn, server)) as client:
             client.request(c.Start())
             client.request(c.Start())
             time.sleep(9)  # a scheduled check-in comes after 4 s; the client answers it

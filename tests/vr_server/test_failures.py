@@ -11,9 +11,9 @@ import pytest
 
 from telemetry import commands as c
 from telemetry.client import CommandClient
-from telemetry.connection import ConnectionInfo
 from telemetry.errors import CommandFailed
 from telemetry.store import SessionStore
+from tests.servers import wait_for_connection
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "syringe.py"
 
@@ -40,11 +40,7 @@ def test_a_failing_live_event_holds_the_session_safe_and_it_goes_on(tmp_path: Pa
     server = _serve(tmp_path, scenario)
     conn = tmp_path / "conn.json"
     try:
-        deadline = time.monotonic() + 60
-        while not conn.exists():
-            assert server.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-        with CommandClient(ConnectionInfo.read(conn)) as client:
+        with CommandClient(wait_for_connection(conn, server)) as client:
             client.request(c.Start())
             client.request(c.Start())
             client.request(c.Trigger(event="drip"))  # accepted; the scene's code then raises
