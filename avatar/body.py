@@ -57,6 +57,10 @@ JOINTS: tuple[str, ...] = (
 )
 """Every joint :meth:`HumanoidBody.set_pose` accepts, parents before children."""
 
+POSE_EPSILON_DEG = 0.04
+"""A joint is re-set only when an angle moved more than this since it was last set (0.04 deg
+is 0.7 mm at a hand's reach: invisible, while most joints of a standing person hold still)."""
+
 Pose = Mapping[str, tuple[float, float, float]]
 """Joint name -> (heading, pitch, roll) in degrees, relative to the rest pose."""
 
@@ -420,6 +424,7 @@ class HumanoidBody:
         self.scale = appearance.height_m / REF_HEIGHT
         """Model-to-metres factor of the skeleton (1 at :data:`REF_HEIGHT`)."""
         self._joints: dict[str, NodePath] = {}
+        self._applied: dict[str, tuple[float, float, float]] = {}
         self._rest: dict[str, NodePath] = {}
         self._mouth: NodePath | None = None
         self._chest_mesh: NodePath | None = None
@@ -453,13 +458,23 @@ class HumanoidBody:
         for name in angles:
             if name not in joints:
                 raise KeyError(f"unknown joint {name!r}; joints: {', '.join(JOINTS)}")
-        for name, (h, p_, r) in angles.items():
-            joints[name].set_hpr(h, p_, r)
+        applied = self._applied
+        for name, hpr in angles.items():
+            # A joint is only set when it has moved visibly since it was last set: each set
+            # marks the joint's branch for the next cull, which costs more than the test.
+            last = applied.get(name)
+            h, p_, r = hpr
+            if (last is None or abs(h - last[0]) > POSE_EPSILON_DEG
+                    or abs(p_ - last[1]) > POSE_EPSILON_DEG
+                    or abs(r - last[2]) > POSE_EPSILON_DEG):
+                applied[name] = (h, p_, r)
+                joints[name].set_hpr(h, p_, r)
 
     def reset_pose(self) -> None:
         """Every joint back to its rest angles (standing relaxed, looking ahead)."""
         for node in self._joints.values():
             node.set_hpr(0, 0, 0)
+        self._applied.clear()
         self.set_mouth(0.0)
         self.set_eyelids(0.0)
         self.set_chest_scale(1.0)

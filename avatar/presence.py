@@ -26,6 +26,9 @@ from scenarios.targets import TargetRegistry
 BODY_TURN_S = 4.0
 """Time constant of the client's body heading the avatar places itself by (seconds)."""
 REPLAN_S = 0.5
+RECHECK_M = 0.02
+"""The lines of sight are tested again once the avatar or the client has moved this far (or
+the stimuli changed): 2 cm against a 45 cm margin, and a hall of 60 faces is 60 lines."""
 """How often the avatar reconsiders where to stand (it walks there smoothly in between)."""
 
 
@@ -54,6 +57,11 @@ class Avatar:
         self._tickets: dict[int, str] = {}
         self._voice_sound: Sound | None = None
         self._body_heading = 0.0
+        self._sight_stimuli: tuple[tuple[float, float, float], ...] = ()
+        self._flat: list[tuple[float, float]] = []
+        self._sight_at: tuple[float, float, float, float] | None = None
+        self._blocking = False
+        self._nearest: Point3 | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -143,7 +151,11 @@ class Avatar:
         if self.queue.current is None and caption.text:
             caption.hide()
         client = (client_head.x, client_head.y)
-        flat = [(s[0], s[1]) for s in stimuli]
+        if stimuli != self._sight_stimuli:
+            self._sight_stimuli = tuple(stimuli)
+            self._sight_at = None
+            self._flat = [(s[0], s[1]) for s in stimuli]
+        flat = self._flat
         # Where the client's body faces, not where their head looks this instant: turning to
         # look at the avatar must not send it walking away from their gaze.
         turn = (client_heading - self._body_heading + 180.0) % 360.0 - 180.0
@@ -152,7 +164,7 @@ class Avatar:
         self._replan_in -= dt
         # The client (or a stimulus) moved so that the avatar is in the margin around a line
         # of sight: choose again now and step aside briskly, before it is in the way.
-        blocking = placement.in_the_way(self.spot, client, flat)
+        blocking = self._in_the_way(client, flat)
         if self._goal is None or self._replan_in <= 0 or blocking:
             self._replan_in = REPLAN_S
             self._goal = placement.choose(client, client_heading, flat, self.softened)
@@ -168,13 +180,29 @@ class Avatar:
         heading = math.degrees(math.atan2(-dx, dy)) if dx or dy else root.get_h()
         if abs(heading - root.get_h()) > 0.05:
             root.set_h(heading)
-        nearest = min(stimuli, key=lambda s: (s[0] - client[0]) ** 2 + (s[1] - client[1]) ** 2,
-                      default=None)
-        animator.update(dt, client_head, Point3(*nearest) if nearest else None, world)
+        animator.update(dt, client_head, self._nearest, world)
         if caption.text:
             head = body.head_position(world)
             caption.place(Point3(head.x, head.y, head.z + 0.32), client_head, world)
         self._play_ready()
+
+    def _in_the_way(self, client: tuple[float, float],
+                    flat: Sequence[tuple[float, float]]) -> bool:
+        """Whether the avatar stands in a line of sight, tested again only after the avatar
+        or the client moved :data:`RECHECK_M` or the stimuli changed (the nearest stimulus,
+        which the avatar glances at, is found at the same moments)."""
+        at = self._sight_at
+        if (at is not None and abs(at[0] - self.spot[0]) < RECHECK_M
+                and abs(at[1] - self.spot[1]) < RECHECK_M
+                and abs(at[2] - client[0]) < RECHECK_M and abs(at[3] - client[1]) < RECHECK_M):
+            return self._blocking
+        self._sight_at = (self.spot[0], self.spot[1], client[0], client[1])
+        self._blocking = placement.in_the_way(self.spot, client, flat)
+        stimuli = self._sight_stimuli
+        nearest = min(stimuli, key=lambda s: (s[0] - client[0]) ** 2 + (s[1] - client[1]) ** 2,
+                      default=None)
+        self._nearest = Point3(*nearest) if nearest else None
+        return self._blocking
 
     def _start(self, utterance: Utterance) -> None:
         self._silence()  # whatever was being said aloud stops with its caption

@@ -105,7 +105,7 @@ SPOT_POS = (0.0, BACK_Y - 0.35, 4.55)
 
 TEMPLATES = 8
 """Distinct bodies built; every listener is a tinted, slightly rescaled copy of one."""
-TICKS_PER_FRAME = 7
+TICKS_PER_FRAME = 5
 """Listeners posed per frame once more than this many are seated."""
 ROW_PREFERENCE = (1.5, 0.0, 0.25, 0.75, 1.3, 1.9)
 """How reluctant people are to take each row (the front row fills late)."""
@@ -1022,9 +1022,11 @@ class PublicSpeaking(Scenario):
             self._apply_pose(listener)
             person.root.hide()
             self.listeners.append(listener)
-            # The face is what a speaker meets or avoids: tag each head.
+            # The face is what a speaker meets or avoids: tag each head. A seated head stays
+            # within its sphere as it nods, turns and slouches, so the sphere is placed in the
+            # seat and again only when the listener gets up or sits back (update, _reset).
             self.context.targets.tag(person.joints["head"], "stimulus", radius=0.16,
-                                     center=(0.0, 0.06, 0.09))
+                                     center=(0.0, 0.06, 0.09), moves=False)
 
     @staticmethod
     def _tint(root: NodePath, rng: np.random.Generator, skin: Color) -> None:
@@ -1111,6 +1113,7 @@ class PublicSpeaking(Scenario):
                 self._reset(listener)
                 if listener.index < self.count:
                     listener.person.root.show()
+                    self.context.targets.refresh(listener.person.joints["head"])
         for door in self.doors:
             door.set_h(0)
         self.door_open = [0.0, 0.0]
@@ -1130,6 +1133,7 @@ class PublicSpeaking(Scenario):
         self._retarget(listener, ATTENTIVE)
         listener.pose = list(listener.target)
         self._apply_pose(listener)
+        self.context.targets.refresh(listener.person.joints["head"])
         listener.head_set = (1e9, 0.0, 0.0)  # head and eyes are set afresh at the next turn
         listener.eyes_set = (1e9, 0.0)
 
@@ -1161,6 +1165,7 @@ class PublicSpeaking(Scenario):
             for listener in list(self.actors):
                 if listener.state in (QUESTION, RINGING, WALKOUT):
                     self._event_tick(listener, dt, values, client)
+                    self.context.targets.refresh(listener.person.joints["head"])
                 else:
                     self.actors.remove(listener)
             self._doors(dt)
@@ -1177,6 +1182,7 @@ class PublicSpeaking(Scenario):
                 self._reset(listener)
                 listener.state = ATTENTIVE
                 listener.person.root.show()
+                self.context.targets.refresh(listener.person.joints["head"])
                 listener.last = self.time
                 self.fresh.append(listener)  # newcomers appear already posed
             else:
@@ -1184,6 +1190,7 @@ class PublicSpeaking(Scenario):
                     self._end_whisper(listener)
                 self._reset(listener)
                 listener.person.root.hide()
+                self.context.targets.refresh(listener.person.joints["head"])
         # Who is posed in which frame: everyone each frame while few are seated; beyond the
         # budget, a round in which the front two rows come up twice.
         seated = list(range(count))

@@ -27,6 +27,11 @@ class _Target:
     kind: TargetKind
     center: Point3
     radius: float
+    moves: bool = True
+    cached: Sphere | None = None
+    """A settled target's sphere (``moves=False``), None until placed or after a refresh."""
+    shown: bool = True
+    """A settled target's visibility when it was placed."""
 
 
 @dataclass(frozen=True)
@@ -40,16 +45,24 @@ class GazeHit:
 class TargetRegistry:
     """The tagged nodes of the scene, with bounding spheres for gaze and proximity tests."""
 
-    def __init__(self) -> None:
+    def __init__(self, scope: NodePath | None = None) -> None:
         self._targets: list[_Target] = []
+        self._by_key: dict[int, _Target] = {}
+        self.scope = scope
+        """The scene's root, where given: when it is hidden (the safe place is showing), its
+        settled targets are too, at the cost of one check a frame instead of one each."""
 
     def tag(self, node: NodePath, kind: TargetKind, radius: float | None = None,
-            center: tuple[float, float, float] | None = None) -> None:
+            center: tuple[float, float, float] | None = None, moves: bool = True) -> None:
         """Tag ``node`` (and its subtree) as a ``kind``; its sphere follows the node as it moves.
 
         ``radius`` defaults to half the diagonal of the subtree's tight bounds, centred on
         them; pass one (and a ``center`` in the node's own coordinates, default its origin)
         when the geometry is built later or the sphere should be tighter.
+
+        ``moves=False`` is for the many targets that stay in place (an audience's faces): the
+        sphere is placed once, when first needed, and again only after :meth:`refresh`, which
+        saves a matrix per target per frame. Whether it is hidden is still checked each frame.
         """
         center_point = Point3(*(center or (0.0, 0.0, 0.0)))
         if radius is None:
@@ -61,38 +74,65 @@ class TargetRegistry:
             center_point = Point3((low + high) * 0.5)
             radius = (high - low).length() * 0.5
         node.set_tag(TAG, kind)
-        self._targets.append(_Target(node, kind, center_point, max(radius, 1e-3)))
+        target = _Target(node, kind, center_point, max(radius, 1e-3), moves)
+        self._targets.append(target)
+        self._by_key[node.get_key()] = target
+
+    def refresh(self, node: NodePath) -> None:
+        """Place a settled target (``moves=False``) afresh at the next snapshot: call it when
+        the node has moved, or been shown or hidden (unknown nodes are ignored)."""
+        target = self._by_key.get(node.get_key())
+        if target is not None:
+            target.cached = None
 
     def untag(self, node: NodePath) -> None:
         """Forget ``node`` (removing it from the scene does too, at the next query)."""
         self._targets = [t for t in self._targets if t.node != node]
+        self._by_key.pop(node.get_key(), None)
         if not node.is_empty():
             node.clear_tag(TAG)
 
     def clear(self) -> None:
         """Forget every target (on unload)."""
         self._targets.clear()
+        self._by_key.clear()
 
     def __len__(self) -> int:
         return len(self._targets)
 
     def snapshot(self, world: NodePath) -> list[Sphere]:
         """The visible targets' spheres in world coordinates, now (compute once a frame)."""
-        live = []
-        if any(t.node.is_empty() for t in self._targets):
-            self._targets = [t for t in self._targets if not t.node.is_empty()]
+        live: list[Sphere] = []
+        scope_hidden = self.scope is not None and self.scope.is_hidden()
         for target in self._targets:
             node = target.node
-            if node.is_hidden():  # hidden by itself or by an ancestor (the scene swapped out)
+            sphere = target.cached
+            if sphere is not None:  # settled: no engine call at all
+                if target.shown and not scope_hidden:
+                    live.append(sphere)
                 continue
-            # One matrix per target: its centre and its largest scale come from the same call
-            # (an audience has dozens of tagged faces).
-            mat = node.get_mat(world)
-            center = mat.xform_point(target.center)
-            scale = max(mat.get_row3(0).length_squared(), mat.get_row3(1).length_squared(),
-                        mat.get_row3(2).length_squared()) ** 0.5
-            radius = target.radius * scale
-            live.append(Sphere(target.kind, center[0], center[1], center[2], radius))
+            if node.is_empty():  # removed from the scene: forget it
+                self._targets = [t for t in self._targets if not t.node.is_empty()]
+                self._by_key = {t.node.get_key(): t for t in self._targets}
+                return self.snapshot(world)
+            if node.is_hidden():  # hidden by itself or by an ancestor (the scene swapped out)
+                if not target.moves and not scope_hidden:  # the scope's own state is live
+                    target.shown = False
+                    target.cached = Sphere(target.kind, 0.0, 0.0, 0.0, 0.0)
+                continue
+            target.shown = True
+            if sphere is None:
+                # One matrix per target: its centre and its largest scale come from the same
+                # call.
+                mat = node.get_mat(world)
+                center = mat.xform_point(target.center)
+                scale = max(mat.get_row3(0).length_squared(), mat.get_row3(1).length_squared(),
+                            mat.get_row3(2).length_squared()) ** 0.5
+                sphere = Sphere(target.kind, center[0], center[1], center[2],
+                                target.radius * scale)
+                if not target.moves:
+                    target.cached = sphere
+            live.append(sphere)
         return live
 
     def positions(self, world: NodePath, kind: TargetKind) -> list[Point3]:

@@ -32,7 +32,8 @@ class Stage:
                  contain_failures: bool = False) -> None:
         self.engine = engine
         self.world = engine.world
-        self.targets = TargetRegistry()
+        exposure_root = engine.scene.attach_new_node(scenario_cls.spec.name)
+        self.targets = TargetRegistry(scope=exposure_root)
         self.client = ClientView()
         self.sound = SoundPlayer(engine.audio_manager, engine.head)
         self.safe_sound = SoundPlayer(engine.audio_manager, engine.head)
@@ -40,7 +41,7 @@ class Stage:
         # Separate seeded streams: the safe place's randomness never shifts the scenario's.
         seeds = np.random.SeedSequence(seed).spawn(2)
         self.runner = ScenarioRunner(scenario_cls(ScenarioContext(
-            root=engine.scene.attach_new_node(scenario_cls.spec.name), seed=seed,
+            root=exposure_root, seed=seed,
             rng=np.random.default_rng(seeds[0]), sound=self.sound, targets=self.targets,
             client=self.client, clock=clock, loader=engine.base.loader)))
         self.safe_runner: ScenarioRunner | None = None
