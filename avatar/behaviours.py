@@ -22,12 +22,15 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 from panda3d.core import NodePath, Point3, Vec3
 
-from avatar.body import JOINTS, THIGH, HumanoidBody
+from avatar.body import JOINTS, THIGH
+
+if TYPE_CHECKING:
+    from avatar.bodies import Body
 
 Hpr = tuple[float, float, float]
 PoseDict = dict[str, Hpr]
@@ -67,7 +70,7 @@ SITTING_POSE: PoseDict = {
 and lower the root by :func:`sitting_drop` so the feet reach the floor."""
 
 
-def sitting_drop(body: HumanoidBody) -> float:
+def sitting_drop(body: Body) -> float:
     """How far (m) to lower a seated body's root so its feet rest on the floor; its seat is
     then ``0.49 * body.scale`` m above the floor, about a chair's height."""
     return THIGH * body.scale
@@ -587,7 +590,8 @@ class _Gesture:
 
 
 class Animator:
-    """Drives a :class:`HumanoidBody`: idle, gaze, speech and gestures blended each frame.
+    """Drives a body (:class:`~avatar.bodies.Body`, procedural or glTF): idle, gaze, speech
+    and gestures blended each frame.
 
     Time only advances by the ``dt`` passed to :meth:`update`, and every random choice comes
     from generators seeded by ``seed``, so the same seed, calls and ``dt`` give the same joint
@@ -597,7 +601,7 @@ class Animator:
     ``posture="sitting"`` adds :data:`SITTING_POSE` (lower the root by :func:`sitting_drop`).
     """
 
-    def __init__(self, body: HumanoidBody, seed: int,
+    def __init__(self, body: Body, seed: int,
                  posture: Literal["standing", "sitting"] = "standing") -> None:
         self.body = body
         self.seed = int(seed)

@@ -8,6 +8,7 @@ frame that asks for it.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 
@@ -16,12 +17,14 @@ from panda3d.core import NodePath, Point3
 from avatar import placement
 from avatar.appearance import THERAPIST_DEFAULT, Appearance
 from avatar.behaviours import GESTURES, Animator
-from avatar.body import HumanoidBody
+from avatar.bodies import Body, BodyModel, build_body
 from avatar.lines import LineBook
 from avatar.speech import Caption, Voice
 from avatar.speech_queue import Priority, SpeechQueue, Utterance
 from scenarios.sound import Sound, SoundPlayer
 from scenarios.targets import TargetRegistry
+
+log = logging.getLogger(__name__)
 
 BODY_TURN_S = 4.0
 """Time constant of the client's body heading the avatar places itself by (seconds)."""
@@ -37,8 +40,10 @@ class Avatar:
 
     def __init__(self, parent: NodePath, targets: TargetRegistry, lines: LineBook, seed: int,
                  appearance: Appearance = THERAPIST_DEFAULT, sound: SoundPlayer | None = None,
-                 voice: Voice | None = None) -> None:
+                 voice: Voice | None = None, model: BodyModel | None = None) -> None:
         self.parent = parent
+        self.model = model
+        """A site's glTF character instead of the procedural body (None: procedural)."""
         self.targets = targets
         self.lines = lines
         self.seed = seed
@@ -46,7 +51,7 @@ class Avatar:
         self.sound = sound
         self.voice = voice
         self.queue = SpeechQueue()
-        self.body: HumanoidBody | None = None
+        self.body: Body | None = None
         self.animator: Animator | None = None
         self.caption: Caption | None = None
         self.softened = False
@@ -67,7 +72,10 @@ class Avatar:
 
     def load(self, viewpoint: tuple[float, float, float], heading: float) -> None:
         """Build the body beside a client standing at ``viewpoint`` facing ``heading``."""
-        self.body = HumanoidBody(self.parent, self.appearance, name="therapist")
+        self.body = build_body(self.parent, self.appearance, "therapist", self.model)
+        if self.model is not None:
+            log.info("avatar: glTF model %s, joints %s", self.model.path,
+                     " ".join(self.body.joint_names))
         self.animator = Animator(self.body, self.seed)
         self.caption = Caption(self.parent)
         self._floor = viewpoint[2]

@@ -28,6 +28,7 @@ import numpy as np
 from panda3d.core import GraphicsOutput, Point3, Texture, Vec3
 
 from avatar.behaviours import GESTURES
+from avatar.bodies import BodyModel
 from avatar.lines import LineBook
 from avatar.presence import Avatar
 from avatar.speech import Voice, tts_available
@@ -76,6 +77,8 @@ class AppConfig:
     therapist asks for. ``coach``: it also greets the client, asks a SUDS check-in every
     ``checkin_interval_s`` of exposure and at each rung change, and asks consent before every
     step up (supervised or self-guided practice)."""
+    avatar_model: BodyModel | None = None
+    """A site's rigged glTF character for the avatar (None: the procedural therapist)."""
     consent: bool = False
     """Collaborative mode: a step up waits for the client's yes (always on in coach mode)."""
     checkin_interval_s: float | None = None
@@ -134,7 +137,7 @@ class ServerApp:
         self.avatar = Avatar(
             self.engine.shared, self.stage.targets, self.lines, config.host.seed,
             sound=SoundPlayer(self.engine.audio_manager, self.engine.head) if audio else None,
-            voice=Voice(tts_available()) if audio else None)
+            voice=Voice(tts_available()) if audio else None, model=config.avatar_model)
         self._previous_state = "ready"
         self._voiced_checkin: str | None = None
         self._next_coach_checkin = math.inf

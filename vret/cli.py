@@ -103,6 +103,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         runner = SessionHost(host_config)
         host = runner
     else:
+        from avatar.bodies import BodyModel
         from vr_server.app import AppConfig, ServerApp
         from vr_server.engine import DisplayConfig
         from vr_server.mirror import MirrorConfig
@@ -112,6 +113,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             display=DisplayConfig(mode=args.display, size=args.size, shading=args.shading,
                                   frame_rate=args.frame_rate, audio=args.audio),
             virtual_client=args.virtual_client, avatar_mode=args.avatar_mode,
+            avatar_model=(None if args.avatar_model is None
+                          else BodyModel(args.avatar_model, args.avatar_joint_map)),
             consent=args.consent, checkin_interval_s=args.checkin_every,
             mirror=MirrorConfig(rate_hz=args.mirror_rate, width=args.mirror_width)))
         host = runner.host
@@ -321,6 +324,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--avatar-mode", choices=["therapist", "coach"], default="therapist",
                    help="therapist: the avatar says what the console sends (default); coach: "
                         "it also greets, runs SUDS check-ins and asks consent before steps up")
+    p.add_argument("--avatar-model", type=Path, metavar="FILE.glb",
+                   help="a rigged glTF humanoid to use for the avatar instead of the built-in "
+                        "therapist (check one with: python -m avatar.gltf_export --help)")
+    p.add_argument("--avatar-joint-map", choices=["auto", "vret", "mixamo", "vrm"],
+                   default="auto",
+                   help="how the model's bones are named (default: auto, the best match)")
     p.add_argument("--checkin-every", type=_positive, metavar="SECONDS",
                    help="the avatar asks a SUDS check-in every SECONDS of exposure (default: "
                         "never in therapist mode, 300 in coach mode)")
