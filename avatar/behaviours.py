@@ -640,6 +640,10 @@ class Animator:
         self._speech = _Speech(self.t, max(0.0, float(duration_s)), text,
                                [self.t + f * duration_s for f in stimulus_mentions(text)][:2])
 
+    def hush(self) -> None:
+        """Stop speaking now (the line was cut off): the mouth closes from the next frame."""
+        self._speech = None
+
     def gesture(self, name: str, target: Point3 | Vec3 | tuple[float, float, float] | None
                 = None) -> None:
         """Start gesture ``name`` (see :data:`GESTURES`), replacing one in progress.

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 Point = tuple[float, float]
+Area = tuple[float, float, float, float]
+"""Free floor enclosed by walls: ``(x_min, y_min, x_max, y_max)``."""
 
 COMFORT_M = 1.2
 """Distance from the client in a session: close enough to be with them, outside personal space."""
@@ -25,6 +27,9 @@ WALK_SPEED = 0.8
 """How fast the avatar moves to a new place (m/s): an unhurried walk."""
 STEP_ASIDE_SPEED = 2.0
 """How fast it gets out of a line of sight the client's own movement put it in (m/s)."""
+NEAREST_M = 0.7
+"""In a small room the avatar comes no nearer the client than this (arm's length); where even
+that does not fit it waits outside (:func:`choose` returns None)."""
 PREFERRED_SIDE_DEG = 70.0
 """Preferred bearing from the client's facing direction (to the left, a little ahead): in
 view when the client turns to it, out of the way when they face the stimulus."""
@@ -39,7 +44,8 @@ class Placement:
     heading: float
 
 
-def _bearing_vector(heading_deg: float) -> Point:
+def bearing_vector(heading_deg: float) -> Point:
+    """The unit floor vector of a Panda3D heading (0 along +Y, 90 along -X)."""
     rad = math.radians(heading_deg)
     return (-math.sin(rad), math.cos(rad))
 
@@ -79,22 +85,54 @@ def in_the_way(spot: Point, client: Point, stimuli: Sequence[Point]) -> bool:
                 < BODY_RADIUS_M + CLEARANCE_M)
 
 
+def inside(spot: Point, area: Area | None) -> bool:
+    """Whether a body at ``spot`` fits in ``area`` (its whole radius inside the walls)."""
+    if area is None:
+        return True
+    r = BODY_RADIUS_M
+    return area[0] + r <= spot[0] <= area[2] - r and area[1] + r <= spot[1] <= area[3] - r
+
+
+def keep_inside(spot: Point, area: Area | None) -> Point:
+    """``spot`` moved the least distance that puts the body inside ``area``."""
+    if area is None:
+        return spot
+    r = BODY_RADIUS_M
+    x = min(max(spot[0], area[0] + r), max(area[0] + r, area[2] - r))
+    y = min(max(spot[1], area[1] + r), max(area[1] + r, area[3] - r))
+    return (x, y)
+
+
 def choose(client: Point, client_heading: float, stimuli: Sequence[Point],
-           stepped_back: bool = False) -> Placement:
+           stepped_back: bool = False, area: Area | None = None) -> Placement | None:
     """The best spot around the client: the preferred side if it is clear of every line of
-    sight to a stimulus, else the nearest clear bearing (searching both ways), else behind."""
+    sight to a stimulus, else the nearest clear bearing (searching both ways), else behind.
+
+    Within walls (``area``), only spots where the body fits count, and in a small room the
+    avatar comes closer (down to :data:`NEAREST_M`); None if it fits nowhere near the client
+    (it waits outside). In the open the answer is never None.
+    """
     radius = STEP_BACK_M if stepped_back else COMFORT_M
     # Bearings in order of preference: the preferred one, then 10, 20, ... degrees either way.
     offsets = [0.0] + [sign * k for k in range(10, 180, 10) for sign in (1.0, -1.0)] + [180.0]
     rad = np.radians(client_heading + PREFERRED_SIDE_DEG + np.asarray(offsets))
-    spots = np.stack([client[0] - radius * np.sin(rad), client[1] + radius * np.cos(rad)], 1)
-    clear = clearances(spots, client, stimuli) >= BODY_RADIUS_M + CLEARANCE_M
-    if clear.any():
-        x, y = spots[int(np.argmax(clear))]
-        spot = (float(x), float(y))
-        return Placement(spot[0], spot[1], _facing(spot, client))
-    vx, vy = _bearing_vector(client_heading + 180)  # nowhere clear: behind the client
+    radii = [radius] if area is None else [r for r in (radius, 1.0, 0.85, NEAREST_M)
+                                           if r <= radius]
+    for r in radii:
+        spots = np.stack([client[0] - r * np.sin(rad), client[1] + r * np.cos(rad)], 1)
+        ok = clearances(spots, client, stimuli) >= BODY_RADIUS_M + CLEARANCE_M
+        if area is not None:
+            b = BODY_RADIUS_M
+            ok &= ((spots[:, 0] >= area[0] + b) & (spots[:, 0] <= area[2] - b)
+                   & (spots[:, 1] >= area[1] + b) & (spots[:, 1] <= area[3] - b))
+        if ok.any():
+            x, y = spots[int(np.argmax(ok))]
+            spot = (float(x), float(y))
+            return Placement(spot[0], spot[1], _facing(spot, client))
+    vx, vy = bearing_vector(client_heading + 180)  # nowhere clear: behind the client
     spot = (client[0] + radius * vx, client[1] + radius * vy)
+    if not inside(spot, area):
+        return None
     return Placement(spot[0], spot[1], _facing(spot, client))
 
 
@@ -131,9 +169,15 @@ def _escape(current: Point, client: Point, stimuli: Sequence[Point], dt: float,
 
 
 def walk(current: Point, goal: Point, client: Point, stimuli: Sequence[Point], dt: float,
-         speed: float = WALK_SPEED) -> Point:
+         speed: float = WALK_SPEED, area: Area | None = None) -> Point:
     """One step toward ``goal`` that never crosses a line of sight: if the straight step would
-    enter one, go around the client instead (along the circle), or stay."""
+    enter one, go around the client instead (along the circle), or stay. Within walls
+    (``area``) the step ends inside them."""
+    return keep_inside(_step(current, goal, client, stimuli, dt, speed), area)
+
+
+def _step(current: Point, goal: Point, client: Point, stimuli: Sequence[Point], dt: float,
+          speed: float) -> Point:
     if in_the_way(current, client, stimuli):
         return _escape(current, client, stimuli, dt, speed)
     nxt = step_toward(current, goal, dt, speed)

@@ -67,6 +67,13 @@ class Avatar:
         self._sight_at: tuple[float, float, float, float] | None = None
         self._blocking = False
         self._nearest: Point3 | None = None
+        self.area: placement.Area | None = None
+        """Free floor around the client where walls enclose it (set each frame by the
+        server from the scene); None in the open."""
+        self._goal_area: placement.Area | None = None
+        self.present = True
+        """Whether the avatar stands in the scene (False while it waits outside a room too
+        small for it beside the client; its voice and captions go on)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -80,6 +87,7 @@ class Avatar:
         self.caption = Caption(self.parent)
         self._floor = viewpoint[2]
         start = placement.choose((viewpoint[0], viewpoint[1]), heading, ())
+        assert start is not None  # in the open there is always a spot
         self.spot = (start.x, start.y)
         self._body_heading = heading
         self.body.root.set_pos(start.x, start.y, self._floor)
@@ -103,21 +111,36 @@ class Avatar:
     # ------------------------------------------------------------------ what it does
 
     def say(self, text: str, priority: Priority, now_s: float,
-            line_id: str | None = None, tag: str | None = None) -> Utterance:
-        """Queue ``text``; a more urgent line than the current one is started at once."""
-        utterance = Utterance(text=text, priority=priority, line_id=line_id, tag=tag)
+            line_id: str | None = None, tag: str | None = None,
+            actor: str = "therapist") -> Utterance:
+        """Queue ``text``; a more urgent line than the current one is started at once.
+        ``actor`` is who asked for it, for the log (see :attr:`SpeechQueue.journal`)."""
+        utterance = Utterance(text=text, priority=priority, line_id=line_id, tag=tag,
+                              actor=actor)
         self.queue.push(utterance, now_s)
         if self.queue.current is utterance:
             self._start(utterance)
         return utterance
 
-    def say_line(self, line_id: str, now_s: float,
-                 priority: Priority | None = None) -> Utterance:
+    def say_line(self, line_id: str, now_s: float, priority: Priority | None = None,
+                 actor: str = "therapist") -> Utterance:
         """Say a line from the book (safety lines at safety priority unless told otherwise)."""
         line = self.lines.get(line_id)
         if priority is None:
             priority = Priority.SAFETY if line.safety else Priority.THERAPIST
-        return self.say(line.text, priority, now_s, line_id)
+        return self.say(line.text, priority, now_s, line_id, actor=actor)
+
+    def withdraw(self, tag: str, now_s: float) -> None:
+        """Lines tagged ``tag`` are moot (their check-in was answered or withdrawn): drop the
+        waiting ones, and stop saying one now (caption, mouth and voice), so the next begins."""
+        saying = self.queue.current
+        self.queue.drop(tag, now_s)
+        if saying is not None and self.queue.current is None:
+            self._silence()
+            if self.animator is not None:
+                self.animator.hush()
+            if self.caption is not None:
+                self.caption.hide()
 
     def gesture(self, name: str, target: Point3 | None = None) -> None:
         """Make a gesture (``KeyError`` listing the known ones for another name)."""
@@ -173,16 +196,31 @@ class Avatar:
         # The client (or a stimulus) moved so that the avatar is in the margin around a line
         # of sight: choose again now and step aside briskly, before it is in the way.
         blocking = self._in_the_way(client, flat)
-        if self._goal is None or self._replan_in <= 0 or blocking:
+        area = self.area
+        if (self._goal is None or self._replan_in <= 0 or blocking
+                or area != self._goal_area or not placement.inside(self.spot, area)):
             self._replan_in = REPLAN_S
-            self._goal = placement.choose(client, client_heading, flat, self.softened)
+            self._goal_area = area
+            self._goal = placement.choose(client, client_heading, flat, self.softened, area)
         goal = self._goal
-        speed = placement.STEP_ASIDE_SPEED if blocking else (
-            placement.WALK_SPEED * (0.6 if self.softened else 1.0))
         root = body.root
-        if blocking or self.spot != (goal.x, goal.y):  # standing still costs nothing here
-            self.spot = placement.walk(self.spot, (goal.x, goal.y), client, flat, dt, speed)
-            root.set_pos(self.spot[0], self.spot[1], self._floor)
+        if goal is None:
+            # No room beside the client (a closet): the avatar waits outside, still speaking.
+            if self.present:
+                self.present = False
+                root.hide()
+        else:
+            if not self.present:  # room again: back at the client's side
+                self.present = True
+                self.spot = (goal.x, goal.y)
+                root.set_pos(goal.x, goal.y, self._floor)
+                root.show()
+            speed = placement.STEP_ASIDE_SPEED if blocking else (
+                placement.WALK_SPEED * (0.6 if self.softened else 1.0))
+            if blocking or self.spot != (goal.x, goal.y):  # standing still costs nothing
+                self.spot = placement.walk(self.spot, (goal.x, goal.y), client, flat, dt,
+                                           speed, area)
+                root.set_pos(self.spot[0], self.spot[1], self._floor)
         # The body turns to the client; the head and eyes do the finer looking.
         dx, dy = client[0] - self.spot[0], client[1] - self.spot[1]
         heading = math.degrees(math.atan2(-dx, dy)) if dx or dy else root.get_h()
@@ -190,8 +228,14 @@ class Avatar:
             root.set_h(heading)
         animator.update(dt, client_head, self._nearest, world)
         if caption.text:
-            head = body.head_position(world)
-            caption.place(Point3(head.x, head.y, head.z + 0.32), client_head, world)
+            if self.present:
+                head = body.head_position(world)
+                anchor = Point3(head.x, head.y, head.z + 0.32)
+            else:  # from outside: the words in front of the client, a little to the side
+                vx, vy = placement.bearing_vector(client_heading + 25.0)
+                anchor = Point3(client_head.x + 0.9 * vx, client_head.y + 0.9 * vy,
+                                client_head.z + 0.15)
+            caption.place(anchor, client_head, world)
         self._play_ready()
 
     def _in_the_way(self, client: tuple[float, float],

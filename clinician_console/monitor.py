@@ -59,13 +59,15 @@ def monitor(
     keys: KeyPair | None = None, out: Callable[[str], None] = print,
     clients: Sequence[CommandClient] | None = None,
     on_frame: Callable[[Frame], None] | None = None,
+    on_samples: Callable[[Samples], None] | None = None,
+    on_event: Callable[[Event], None] | None = None,
     until: Callable[[], bool] | None = None,
 ) -> MonitorReport:
     """Subscribe to the sessions and print live figures every ``interval_s`` for ``duration_s``.
 
     ``clients`` (one per session, for clock offsets) are made and closed here if not given;
-    ``on_frame`` receives every mirror-view image; ``until`` ends the run early when it
-    returns True.
+    ``on_frame``, ``on_samples`` and ``on_event`` receive every mirror-view image, batch of
+    samples and event; ``until`` ends the run early when it returns True.
     """
     own_clients = clients is None
     clients = list(clients) if clients is not None else [
@@ -83,6 +85,8 @@ def monitor(
             for _topic, message in subscriber.recv_many(timeout_ms=50):
                 body = message.body
                 if isinstance(body, Samples):
+                    if on_samples is not None:
+                        on_samples(body)
                     client = by_session.get(message.env.session)
                     mapped = client.clock.to_session_ns(time.monotonic_ns()) if client else None
                     latency = (mapped - message.env.t_session_ns) / 1e6 if mapped is not None \
@@ -102,6 +106,8 @@ def monitor(
                         on_frame(body)
                 elif isinstance(body, Event):
                     events.append(body)
+                    if on_event is not None:
+                        on_event(body)
                     out(f"  event #{message.env.seq}: {body.event.kind} "
                         f"{body.event.model_dump(exclude={'kind'}, exclude_defaults=True)}")
             if now >= next_print:

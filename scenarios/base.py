@@ -92,6 +92,13 @@ class Scenario:
         """Apply this frame's parameter values to the scene (``dt``: seconds since last)."""
         raise NotImplementedError(f"{type(self).__name__} must implement update()")
 
+    def floor_area(self) -> tuple[float, float, float, float] | None:
+        """The free floor around the client where walls enclose it, as ``(x_min, y_min,
+        x_max, y_max)`` in :attr:`root`'s coordinates, as the walls stand now; None (the
+        default) for an open scene. The avatar stands inside it, comes closer in a small
+        room, and waits outside one too small for it beside the client."""
+        return None
+
     def event(self, name: str) -> None:
         """Play a live event from :attr:`ScenarioSpec.live_events` (validated by the caller)."""
 

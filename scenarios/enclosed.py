@@ -237,6 +237,7 @@ class EnclosedSpace(Scenario):
         """Floor, four walls, ceiling with lamp and vent, door with bolt, corridor, lights,
         sounds; tags the walls, ceiling and door."""
         root, rng = self.root, self.rng
+        self.room: tuple[float, float, float, float] | None = None
         self._wall_tex = p.texture("block-wall", block_wall_rgb(rng))
         self._build_floor()
         walls = root.attach_new_node("walls")
@@ -519,6 +520,10 @@ class EnclosedSpace(Scenario):
         if self._vent_off_t is None and not self._hum.looping:
             self.context.sound.play(self._hum, at=self.vent, loop=True, volume=self.hum_volume)
 
+    def floor_area(self) -> tuple[float, float, float, float] | None:
+        """Inside the four walls, where they stand now."""
+        return self.room
+
     def update(self, values: Mapping[str, float], dt: float) -> None:
         """Place walls, ceiling, door and bolt; set the lamp, the indicator and the hum."""
         width, depth, ceiling = values["width"], values["depth"], values["ceiling"]
@@ -540,6 +545,7 @@ class EnclosedSpace(Scenario):
         front = min(MAX_SIZE - BACK_MAX, max(depth - behind, head.y + CLEARANCE))
         back = max(-half_max, min(-behind, head.y - CLEARANCE))
         top = min(MAX_CEILING, max(ceiling, head.z + CLEARANCE * 0.4))
+        self.room = (left, back, right, front)
         self.walls["front"].set_y(front + GAZE_R)
         self.walls["back"].set_y(back - GAZE_R)
         self.walls["left"].set_x(left - GAZE_R)

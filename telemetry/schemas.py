@@ -270,12 +270,27 @@ class Annotation(Model):
 
 
 class AvatarUtterance(Model):
-    """The therapist avatar said something (stock line or the therapist's typed text)."""
+    """The therapist avatar began to say something (stock line or the therapist's typed
+    text): recorded when it is said, which may be after it was asked for (a line waits for the
+    one being said, unless it is more urgent)."""
 
     kind: Literal["avatar_utterance"] = "avatar_utterance"
     text: ShortText
     line_id: Annotated[str, Field(max_length=128)] | None = None
     actor: Actor = "therapist"
+
+
+class AvatarLineCut(Model):
+    """A line the avatar did not finish: ``interrupted`` after ``said_s`` seconds by a more
+    urgent one (or the end of the session), or ``dropped`` before it was said (the question
+    it asked was answered or withdrawn first, or a stop made it moot)."""
+
+    kind: Literal["avatar_line_cut"] = "avatar_line_cut"
+    text: ShortText
+    line_id: Annotated[str, Field(max_length=128)] | None = None
+    outcome: Literal["interrupted", "dropped"]
+    said_s: Annotated[float, Field(ge=0)] | None = None
+    actor: Actor = "server"
 
 
 class AvatarGesture(Model):
@@ -306,7 +321,7 @@ class Alert(Model):
 
 EventBody = Annotated[
     StateChange | LevelChange | CheckInAsked | CheckInAnswered | RuptureMarked | RepairMarked
-    | Annotation | AvatarUtterance | AvatarGesture | ScenarioEvent | Alert,
+    | Annotation | AvatarUtterance | AvatarLineCut | AvatarGesture | ScenarioEvent | Alert,
     Field(discriminator="kind"),
 ]
 

@@ -59,6 +59,10 @@ LIVE_STATES = frozenset({"exposure", "check_in"})
 """States in which the exposure scene moves."""
 
 
+PROMPT_LINES = {"suds": "checkin_suds", "expectancy": "checkin_expectancy",
+                "consent": "consent_step_up"}
+"""The line the avatar asks each instrument's check-in with (unless it comes with a prompt)."""
+
 @dataclass(frozen=True)
 class AppConfig:
     """Everything the server application needs; every default is defined here, once."""
@@ -110,7 +114,8 @@ class ServerApp:
         host_config = replace(
             config.host, scenario=spec.name, rungs=len(spec.rungs), frame_rate=display.frame_rate,
             avatar_lines=tuple((line.id, line.text) for line in self.lines.lines.values()),
-            gestures=tuple(GESTURES), consent=config.consent or config.avatar_mode == "coach",
+            gestures=tuple(GESTURES), avatar=True,
+            consent=config.consent or config.avatar_mode == "coach",
             live_events=tuple((e.name, e.escalates) for e in spec.live_events),
             safe_events=tuple(e.name for e in safe_cls.spec.live_events),
             settings=(("display", display.mode), ("size", list(display.size)),
@@ -140,6 +145,9 @@ class ServerApp:
             voice=Voice(tts_available()) if audio else None, model=config.avatar_model)
         self._previous_state = "ready"
         self._voiced_checkin: str | None = None
+        self._prompted: dict[str, float] = {}
+        """Check-in id -> when the avatar began to voice its prompt (the virtual client
+        answers only a question it has heard)."""
         self._next_coach_checkin = math.inf
         self._coach_rung = 0
         self.mirror = MirrorEncoder(config.mirror, self._publish_frame)
@@ -241,6 +249,9 @@ class ServerApp:
         if self.window_input is not None:
             self.window_input.close()
         self.mirror.close()
+        # What the avatar was saying is cut off by the end; the log says so.
+        self.avatar.queue.clear(self.host.clock.now_ns() * 1e-9)
+        self._log_speech()
         self.host.close(reason=reason)
         self.avatar.unload()
         self.stage.unload()
@@ -297,10 +308,8 @@ class ServerApp:
         self._previous_state = state
         if state == "safe_hold" and before != "safe_hold":
             # A safety line: interrupts anything the avatar was saying, in this frame.
-            line = self.lines.get("grounding_stop")
-            avatar.say_line(line.id, now)
+            avatar.say_line("grounding_stop", now, actor="server")
             avatar.soften(True)
-            host.avatar_said(line.text, line.id)
         elif before == "safe_hold" and state != "safe_hold":
             avatar.soften(False)
         while machine.spoken:
@@ -315,17 +324,16 @@ class ServerApp:
         asked = machine.open_checkin
         if self._voiced_checkin is not None and (
                 asked is None or asked.checkin_id != self._voiced_checkin):
-            avatar.queue.drop(self._voiced_checkin)  # answered or withdrawn: not asked late
+            avatar.withdraw(self._voiced_checkin, now)  # answered or withdrawn: not asked on
         if asked is None:
             self._voiced_checkin = None
         if asked is not None and asked.checkin_id != self._voiced_checkin:
             self._voiced_checkin = asked.checkin_id
-            line_id = {"suds": "checkin_suds", "expectancy": "checkin_expectancy",
-                       "consent": "consent_step_up"}.get(asked.instrument)
+            line_id = PROMPT_LINES.get(asked.instrument)
             text = asked.prompt or (self.lines.get(line_id).text if line_id else "")
             if text:
-                avatar.say(text, Priority.SCHEDULED, now, line_id, tag=asked.checkin_id)
-                host.avatar_said(text, line_id)
+                avatar.say(text, Priority.SCHEDULED, now, line_id, tag=asked.checkin_id,
+                           actor=asked.actor)
         if self.config.avatar_mode == "coach" or self.config.checkin_interval_s is not None:
             self._schedule(now, before)
 
@@ -339,8 +347,7 @@ class ServerApp:
         if coach and state == "baseline" and before == "ready":
             for line_id in ("greeting", "rationale_control"):
                 line = self.lines.get(line_id)
-                avatar.say(line.text, Priority.SCHEDULED, now, line.id)
-                host.avatar_said(line.text, line.id)
+                avatar.say(line.text, Priority.SCHEDULED, now, line.id, actor="script")
         if state == "exposure" and before == "baseline":
             self._next_coach_checkin = now + interval
         rung_changed = coach and machine.level.rung != self._coach_rung
@@ -369,6 +376,7 @@ class ServerApp:
                 viewpoint=spec.viewpoint, view_heading=spec.view_heading,
                 stimulus_positions=self._stimulus_positions,
                 avatar_position=self._avatar_face,
+                avatar_speaking=self.avatar.queue.current is not None,
                 exposure=self._last_exposure, looking_at=self._looking_at,
                 stimulus_distance_m=self._distance)
             with self._client_lock:
@@ -389,11 +397,37 @@ class ServerApp:
     def _scene(self) -> None:
         live = self.host.machine.state in LIVE_STATES
         self.stage.update(self._dt if live or self.stage.showing_safe else 0.0)
+        self.avatar.area = self.stage.floor_area()
+        present = self.avatar.present
         self.avatar.update(self._dt, self.host.clock.now_ns() * 1e-9, self._head,
                            self.stage.client.heading, self._placement_stimuli,
                            self.engine.world)
-        self._avatar_face = self.avatar.face_position(self.engine.world)
+        if self.avatar.present != present:  # what the client sees changed: say so
+            if self.avatar.present:
+                self.host.alert("avatar_stepped_in", "info",
+                                "the avatar is back at the client's side")
+            else:
+                self.host.alert("avatar_stepped_out", "info",
+                                "no room beside the client: the avatar waits outside the "
+                                "room; its voice and captions go on")
+        self._avatar_face = (self.avatar.face_position(self.engine.world)
+                             if self.avatar.present else None)
+        self._log_speech()
         self._record_failures()
+
+    def _log_speech(self) -> None:
+        """Log what the avatar started saying this frame, and lines cut off or never said."""
+        journal = self.avatar.queue.journal
+        while journal:
+            outcome, utterance, at_s = journal.pop(0)
+            if outcome == "started":
+                self.host.avatar_said(utterance.text, utterance.line_id, utterance.actor)
+                if utterance.tag is not None:
+                    self._prompted[utterance.tag] = at_s
+            else:
+                said_s = None if utterance.started_s is None else at_s - utterance.started_s
+                self.host.avatar_cut(utterance.text, utterance.line_id, outcome, said_s,
+                                     utterance.actor)
 
     def _gaze(self) -> None:
         spheres = self.stage.targets.snapshot(self.engine.world)  # once a frame, used thrice
@@ -470,6 +504,9 @@ class ServerApp:
             self._answer_due = None
             return
         if self._answer_due is None or self._answer_due[2] != asked.checkin_id:
+            voiced = bool(asked.prompt) or asked.instrument in PROMPT_LINES
+            if voiced and asked.checkin_id not in self._prompted:
+                return  # the client answers a question once the avatar has begun to ask it
             with self._client_lock:
                 answer = client.answer_checkin(asked.instrument, t_s)
             if answer is None:  # an instrument the simulated client cannot answer

@@ -29,6 +29,7 @@ from telemetry.recorder import RecordedEvent, Recorder
 from telemetry.schemas import (
     NAME_RE,
     Alert,
+    AvatarLineCut,
     AvatarUtterance,
     CheckInAsked,
     Event,
@@ -102,6 +103,9 @@ class HostConfig:
     """The avatar's line book as ``(id, text)``: ``speak`` by id is checked against it."""
     gestures: tuple[str, ...] = ()
     """The avatar's gestures: ``gesture`` is checked against them."""
+    avatar: bool = False
+    """An avatar is in the scene (the rendered server): without one, ``speak`` and
+    ``gesture`` are refused rather than logged as said."""
     consent: bool = False
     """Collaborative mode: a step up is applied only once the client agrees."""
     checkin_timeout_s: float = 60.0
@@ -124,7 +128,7 @@ class SessionHost:
         self.machine = SessionMachine(rungs=config.rungs, live_events=dict(config.live_events),
                                       safe_events=config.safe_events,
                                       lines=dict(config.avatar_lines), gestures=config.gestures,
-                                      consent=config.consent)
+                                      consent=config.consent, avatar=config.avatar)
         self.source: InputSource = source or SimulatedSensors(seed=config.seed)
         self.frame = 0
         self.stop_requested = threading.Event()
@@ -255,11 +259,19 @@ class SessionHost:
         self._state_changed()
 
     def avatar_said(self, text: str, line_id: str | None, actor: str = "server") -> None:
-        """Record a line the avatar says on the session's behalf (a check-in prompt, the
+        """Record a line the avatar begins to say (the therapist's, a check-in prompt, the
         grounding line after a stop)."""
         if self.store_error is None and self.machine.state != "ended":
             self._record(AvatarUtterance(text=text, line_id=line_id,
                                          actor=actor))  # type: ignore[arg-type]
+
+    def avatar_cut(self, text: str, line_id: str | None, outcome: str,
+                   said_s: float | None, actor: str = "server") -> None:
+        """Record a line the avatar did not finish: interrupted or dropped unsaid."""
+        if self.store_error is None and self.machine.state != "ended":
+            self._record(AvatarLineCut.model_validate(
+                {"text": text, "line_id": line_id, "outcome": outcome, "said_s": said_s,
+                 "actor": actor}))
 
     def ask_checkin(self, instrument: str, actor: str = "script") -> None:
         """A check-in the session schedules itself (coach mode)."""

@@ -34,7 +34,6 @@ from telemetry.schemas import (
     Alert,
     Annotation,
     AvatarGesture,
-    AvatarUtterance,
     CheckInAnswered,
     CheckInAsked,
     LevelChange,
@@ -66,7 +65,8 @@ class SessionMachine:
 
     def __init__(self, rungs: int = 10, live_events: Mapping[str, bool] | None = None,
                  safe_events: Sequence[str] = (), lines: Mapping[str, str] | None = None,
-                 gestures: Sequence[str] = (), consent: bool = False) -> None:
+                 gestures: Sequence[str] = (), consent: bool = False,
+                 avatar: bool = True) -> None:
         self.state: SessionState = "ready"
         self.level = Level()
         self.rungs = rungs
@@ -83,6 +83,8 @@ class SessionMachine:
         self.lines: dict[str, str] = dict(lines or {})
         """The avatar's line book: id -> text (empty: any line id is taken as a label)."""
         self.gestures: frozenset[str] = frozenset(gestures)
+        self.avatar = avatar
+        """Whether an avatar is in the scene to ``speak`` and ``gesture`` (not without one)."""
         self.spoken: list[tuple[str, str | None]] = []
         """``(text, line_id)`` the avatar is to say (the frame pipeline drains it)."""
         self.consent = consent
@@ -187,6 +189,9 @@ class SessionMachine:
             case c.Annotate():
                 return [Annotation(text=args.text)]
             case c.Speak():
+                if not self.avatar:
+                    raise CommandRejected("not_allowed", "this session has no avatar (the "
+                                                        "server runs without a scene)")
                 text = args.text
                 if args.line_id is not None and self.lines:
                     if args.line_id not in self.lines:
@@ -196,9 +201,13 @@ class SessionMachine:
                 if not text.strip():
                     raise CommandRejected("out_of_range", "the avatar has no text for "
                                                           f"line {args.line_id!r}")
+                # Logged when the avatar begins to say it (it may wait for a line being said).
                 self.spoken.append((text, args.line_id))
-                return [AvatarUtterance(text=text, line_id=args.line_id)]
+                return []
             case c.Gesture():
+                if not self.avatar:
+                    raise CommandRejected("not_allowed", "this session has no avatar (the "
+                                                        "server runs without a scene)")
                 if self.gestures and args.gesture not in self.gestures:
                     known = ", ".join(sorted(self.gestures))
                     raise CommandRejected("out_of_range", f"unknown gesture {args.gesture!r}; "

@@ -171,6 +171,23 @@ class Stage:
         self.sound.update(self.world)
         return self.runner.values
 
+    def floor_area(self) -> tuple[float, float, float, float] | None:
+        """The shown scene's walled floor (:meth:`Scenario.floor_area`) in world coordinates,
+        or None in the open (or when its scene failed and the question cannot be asked)."""
+        runner = self.safe_runner if self.showing_safe else self.runner
+        if runner is None or ("safe" if self.showing_safe else "exposure") in self.broken:
+            return None
+        try:
+            area = runner.scenario.floor_area()
+        except Exception:  # a scene's bug must not stop the frame; the avatar stays put
+            return None
+        if area is None:
+            return None
+        root = runner.scenario.root
+        a = self.world.get_relative_point(root, Point3(area[0], area[1], 0))
+        b = self.world.get_relative_point(root, Point3(area[2], area[3], 0))
+        return (min(a.x, b.x), min(a.y, b.y), max(a.x, b.x), max(a.y, b.y))
+
     def gaze(self, origin: Point3, direction: Vec3) -> GazeHit:
         """What the client's gaze ray hits (stimulus, avatar or elsewhere)."""
         return self.targets.gaze(self.world, origin, direction)

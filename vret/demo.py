@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clinician_console.monitor import monitor
+from scenarios.targets import LOOK_CODES
 from telemetry import commands as c
 from telemetry.client import CommandClient
 from telemetry.connection import ConnectionInfo
 from telemetry.errors import CommandFailed, ConnectionFileError, TelemetryError
-from telemetry.schemas import Ack, Frame
+from telemetry.schemas import Ack, Event, Frame, Samples
 from telemetry.store import SessionStore
 from vr_server.host import new_session_id
+from vr_server.streams import SCENE_CHANNELS
 
 
 def _wait_for_connection_file(path: Path, server: subprocess.Popen[bytes],
@@ -35,6 +37,16 @@ def _wait_for_connection_file(path: Path, server: subprocess.Popen[bytes],
     raise TelemetryError(f"the session server wrote no connection file in {timeout_s:.0f} s")
 
 
+AVATAR_SHOTS = {"avatar-greeting": "greeting", "avatar-asks-suds": "checkin_suds",
+                "avatar-asks-consent": "consent_step_up"}
+"""Screenshots of the avatar saying a line: label -> the line."""
+SETTLED_FRAMES = 12
+"""Frames of looking at the avatar before its image is taken (about 0.4 s here)."""
+LOOKING_AT = SCENE_CHANNELS.index("looking_at")
+FRAME = SCENE_CHANNELS.index("frame")
+AVATAR_CODE = LOOK_CODES["avatar"]
+
+
 @dataclass
 class _Shots:
     """The newest mirror-view image, and the screenshots saved from it."""
@@ -43,14 +55,56 @@ class _Shots:
     latest: Frame | None = None
     saved: list[Path] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    looks: dict[int, int] = field(default_factory=dict)
+    """Frame number -> what the client's gaze rested on in it (the scene stream)."""
+    saying: str | None = None
+    """The line id the avatar is saying (from the event log), None when it is quiet."""
+    saying_from: int = 0
+    """The first frame whose image can show that line."""
 
     def on_frame(self, frame: Frame) -> None:
         with self.lock:
             self.latest = frame
 
-    def save(self, label: str) -> str:
+    def on_samples(self, samples: Samples) -> None:
+        for batch in samples.batches:
+            if batch.stream == "scene":
+                rows = batch.values
+                with self.lock:
+                    for frame, look in zip(rows[:, FRAME], rows[:, LOOKING_AT], strict=True):
+                        self.looks[int(frame)] = int(look)
+
+    def on_event(self, event: Event) -> None:
+        body = event.event
         with self.lock:
-            frame = self.latest
+            if body.kind == "avatar_utterance":
+                self.saying = body.line_id
+                # Images of frames from here on can show the line (an image reaches us after
+                # the events of its frame).
+                self.saying_from = max(self.looks, default=0) + 1
+            elif body.kind == "avatar_line_cut" and body.line_id == self.saying:
+                self.saying = None
+
+    def _facing(self, frame: int) -> bool:
+        """The client has looked at the avatar for the last :data:`SETTLED_FRAMES` frames
+        (the head, which the image follows, turns after the eyes)."""
+        looks = [self.looks.get(n) for n in range(frame - SETTLED_FRAMES, frame + 1)]
+        known = [look for look in looks if look is not None]
+        return len(known) > SETTLED_FRAMES // 2 and all(look == AVATAR_CODE for look in known)
+
+    def save(self, label: str, line_id: str | None = None, wait_s: float = 0.0) -> str:
+        """Save the newest image; with ``line_id``, wait up to ``wait_s`` for one taken while
+        the avatar says that line and the client looks at it (its caption then in view)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            with self.lock:
+                frame = self.latest
+                ready = (frame is not None and self.saying == line_id
+                         and frame.frame_number >= self.saying_from
+                         and self._facing(frame.frame_number))
+            if line_id is None or time.monotonic() >= deadline or ready:
+                break
+            time.sleep(0.03)
         if frame is None:
             return "no mirror frame yet"
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -94,8 +148,17 @@ def _script(client: CommandClient, duration_s: float, log: list[str], shots: _Sh
             continue
         # The scene ramps toward the new level at its declared rates; a consent question
         # waits for the client's answer first.
-        time.sleep(step / 2 + (3.5 if "checkin_id" in ack.result
-                                and command.name == "set_level" else 0.0))
+        wait = step / 2 + (3.5 if "checkin_id" in ack.result
+                           and command.name == "set_level" else 0.0)
+        line = AVATAR_SHOTS.get(shot or "")
+        if shot is not None and line is not None:
+            # The avatar's moments are shown as the client saw the avatar say them (a prompt
+            # may wait for the line before it to end).
+            started = time.monotonic()
+            log.append(f"  {'':<12} {shots.save(shot, line, wait_s=15.0)}")
+            time.sleep(max(0.0, wait - (time.monotonic() - started)))
+            continue
+        time.sleep(wait)
         if shot is not None:
             log.append(f"  {'':<12} {shots.save(shot)}")
 
@@ -150,6 +213,7 @@ def run_demo(data_dir: Path, *, duration_s: float = 30.0, scenario: str = "heigh
             # client's answer, so it can run past its nominal duration).
             report = monitor([info], duration_s=duration_s * 3, clients=[client],
                              interval_s=4.0, on_frame=shots.on_frame,
+                             on_samples=shots.on_samples, on_event=shots.on_event,
                              until=lambda: not script.is_alive())
             script.join(timeout=10)
             print("\ntherapist commands:")

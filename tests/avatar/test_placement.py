@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from avatar import placement
 
@@ -42,3 +43,38 @@ def test_walking_to_a_new_spot_never_crosses_a_line_of_sight() -> None:
         spot = placement.walk(spot, goal, client, stimulus, 1 / 90)
         assert not placement.in_the_way(spot, client, stimulus)
     assert math.dist(spot, goal) < 0.05  # it got there, around the client's back
+
+
+def test_within_walls_it_stands_inside_them_and_comes_closer_in_a_small_room() -> None:
+    rng = np.random.default_rng(8)
+    for _ in range(300):
+        w, d = float(rng.uniform(2.2, 6.0)), float(rng.uniform(2.2, 6.0))
+        area = (-w / 2, -1.0, w / 2, d - 1.0)
+        client = (float(rng.uniform(area[0] + 0.5, area[2] - 0.5)),
+                  float(rng.uniform(area[1] + 0.5, area[3] - 0.5)))
+        heading = float(rng.uniform(-180, 180))
+        stimuli = [(float(rng.uniform(area[0], area[2])), area[3] - 0.1)]  # on the far wall
+        spot = placement.choose(client, heading, stimuli, area=area)
+        if spot is None:  # nowhere fits: the avatar waits outside (checked below)
+            continue
+        assert placement.inside((spot.x, spot.y), area)
+        assert not placement.in_the_way((spot.x, spot.y), client, stimuli)
+        assert math.dist((spot.x, spot.y), client) >= placement.NEAREST_M - 1e-9
+
+
+def test_a_closet_has_no_room_for_the_avatar_and_a_storeroom_has() -> None:
+    # The enclosed scenario's smallest room: 1.4 x 1.6 m, the client 0.7 m from each wall.
+    closet = (-0.7, -0.7, 0.7, 0.9)
+    assert placement.choose((0.0, 0.0), 0.0, [(0.0, 0.9)], area=closet) is None
+    storeroom = (-1.75, -0.9, 1.75, 2.6)
+    spot = placement.choose((0.0, 0.0), 0.0, [(0.0, 2.6)], area=storeroom)
+    assert spot is not None and placement.inside((spot.x, spot.y), storeroom)
+
+
+def test_walking_within_walls_never_leaves_them() -> None:
+    area = (-1.5, -1.0, 1.5, 3.0)
+    spot = (-1.0, 0.5)
+    for _ in range(200):
+        spot = placement.walk(spot, (-4.0, 0.5), (0.0, 0.0), [(0.0, 3.0)], 1 / 90, area=area)
+        assert placement.inside(spot, area)
+    assert spot[0] == pytest.approx(area[0] + placement.BODY_RADIUS_M)

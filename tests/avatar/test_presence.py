@@ -88,3 +88,21 @@ def test_the_same_seed_and_calls_give_the_same_avatar(engine: Engine) -> None:
         states.append(scene_state(made.body.root))
         made.unload()
     assert states[0] == states[1]
+
+
+def test_in_a_room_too_small_it_waits_outside_and_comes_back(avatar: Avatar,
+                                                            engine: Engine) -> None:
+    head = Point3(0.0, 0.0, 1.6)
+    stimuli = [(0.0, 0.9, 1.2)]
+    avatar.area = (-0.7, -0.7, 0.7, 0.9)  # a closet
+    avatar.say("I'm right outside.", Priority.THERAPIST, 0.0)
+    avatar.update(FRAME, FRAME, head, 0.0, stimuli, engine.shared)
+    assert avatar.body is not None and avatar.caption is not None
+    assert not avatar.present and avatar.body.root.is_hidden()
+    # Its words are still in front of the client, readable.
+    assert avatar.caption.facing(head, engine.shared) > 0.95
+    assert (avatar.caption.node.get_pos(engine.shared) - head).length() < 1.2
+    avatar.area = (-1.75, -0.9, 1.75, 2.6)  # the walls move back out
+    avatar.update(FRAME, 2 * FRAME, head, 0.0, stimuli, engine.shared)
+    assert avatar.present and not avatar.body.root.is_hidden()
+    assert placement.inside(avatar.spot, avatar.area)

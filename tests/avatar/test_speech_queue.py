@@ -55,3 +55,30 @@ def test_a_prompt_whose_question_closed_is_not_asked_late() -> None:
     queue.push(Utterance("Shall we step up?", Priority.SCHEDULED, tag="checkin-3"), 0.1)
     (dropped,) = queue.drop("checkin-3")  # the client answered with a key meanwhile
     assert dropped.text == "Shall we step up?" and queue.waiting == []
+
+
+def test_the_journal_logs_lines_when_said_and_those_cut_off_or_never_said() -> None:
+    q = SpeechQueue()
+    first = Utterance("Let us begin slowly.", Priority.THERAPIST)
+    second = Utterance("How are you feeling?", Priority.THERAPIST)
+    prompt = Utterance("On a scale from 0 to 100?", Priority.SCHEDULED, tag="checkin-1")
+    chatter = Utterance("Nice view.", Priority.CHATTER)
+    q.push(first, 0.0)
+    q.push(second, 0.5)          # waits for the first
+    q.push(prompt, 0.6)          # waits too
+    q.push(chatter, 0.7)         # never queued behind anything
+    assert [(o, u.text) for o, u, _ in q.journal] == [
+        ("started", first.text), ("dropped", chatter.text)]
+    q.journal.clear()
+    q.update(first.duration_s + 0.01)  # the first is done: the second begins now
+    assert [(o, u) for o, u, _ in q.journal] == [("started", second)]
+    assert q.journal[0][2] == first.duration_s + 0.01
+    q.journal.clear()
+    q.drop("checkin-1", 4.0)     # the question was answered before its prompt came up
+    grounding = Utterance("You stopped, and that is fine.", Priority.SAFETY)
+    q.push(grounding, 4.5)
+    assert [(o, u) for o, u, _ in q.journal] == [
+        ("dropped", prompt), ("interrupted", second), ("started", grounding)]
+    q.journal.clear()
+    q.clear(5.0)                 # the session ends mid-sentence
+    assert [(o, u) for o, u, _ in q.journal] == [("interrupted", grounding)]

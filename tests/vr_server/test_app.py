@@ -24,6 +24,7 @@ from telemetry.errors import CommandFailed
 from telemetry.schemas import Ack, Event, Frame, Samples
 from telemetry.store import SessionStore
 from telemetry.subscriber import Subscriber
+from tests.servers import wait_for_event
 from vr_server.streams import SCENE_CHANNELS
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "syringe.py"
@@ -142,12 +143,13 @@ def _within_one_frame(server: Server, ack: Ack) -> None:
     _, t_applied_frame = server.collected.row_of(ack.frame)
     _, t_previous_frame = server.collected.row_of(ack.frame - 1)
     received = int(ack.result["t_received_ns"])
-    # The frame's start is stamped just before its commands are drained: a command landing in
-    # those few microseconds is applied in that frame. 1 ms of slack covers it; frames are
-    # 11 ms or more apart, so "the next frame, no later" still holds.
-    slack = 1_000_000
-    assert t_previous_frame - slack <= received <= t_applied_frame + slack, (
-        f"received at {received}, frames started at {t_previous_frame} and {t_applied_frame}")
+    # Received after the previous frame began and applied in this one: it waited one frame at
+    # most. (A frame's start is stamped just before its commands are drained; on a loaded
+    # machine a command can land between the two and still be applied in that frame.)
+    assert t_previous_frame <= received <= ack.t_applied_ns, (
+        f"received at {received}, frames started at {t_previous_frame} and {t_applied_frame}, "
+        f"applied at {ack.t_applied_ns}")
+    assert ack.t_applied_ns >= t_applied_frame
 
 
 def test_stop_takes_effect_in_the_next_frame_while_the_server_is_busy(server: Server) -> None:
@@ -188,18 +190,25 @@ def test_illegal_transitions_and_bad_levels_get_clear_errors(server: Server) -> 
 
 
 def test_the_virtual_client_answers_check_ins_and_telemetry_flows(server: Server) -> None:
+    # The console stays connected while the client answers: the avatar voices the prompt
+    # (after any line it is saying) and the client answers what it has heard.
     with CommandClient(server.info) as client:
         asked = client.request(c.AskCheckIn(instrument="suds"))
-    checkin = asked.result["checkin_id"]
-    deadline = time.monotonic() + 20
-    answer = None
-    while answer is None and time.monotonic() < deadline:
-        with server.collected.lock:
-            answer = next((e.event for e in server.collected.events
-                           if e.event.kind == "checkin_answered"
-                           and e.event.checkin_id == checkin), None)
-        time.sleep(0.1)
+        checkin = asked.result["checkin_id"]
+        deadline = time.monotonic() + 30
+        answer = None
+        while answer is None and time.monotonic() < deadline:
+            with server.collected.lock:
+                answer = next((e.event for e in server.collected.events
+                               if e.event.kind == "checkin_answered"
+                               and e.event.checkin_id == checkin), None)
+            time.sleep(0.1)
     assert answer is not None and answer.value is not None and 0 <= answer.value <= 100
+    prompt = wait_for_event(server.data_dir, "s-app", lambda r: r.body.kind == "avatar_utterance"
+                            and r.body.line_id == "checkin_suds")
+    answered = wait_for_event(server.data_dir, "s-app", lambda r: r.body.kind ==
+                              "checkin_answered" and r.body.checkin_id == checkin)
+    assert prompt.seq < answered.seq  # asked aloud, then answered
     with server.collected.lock:
         streams = dict(server.collected.streams)
         frames = list(server.collected.frames)
@@ -235,10 +244,11 @@ def test_the_avatar_speaks_gestures_and_refuses_bad_input_clearly(server: Server
         for bad in ({"text": ""}, {"text": "x" * 4001}):
             with pytest.raises(CommandFailed, match="invalid"):
                 client.request("speak", bad)
+    said = wait_for_event(server.data_dir, "s-app", lambda r: r.body.kind == "avatar_utterance"
+                          and r.body.line_id == "praise_staying")
+    assert "courage" in said.body.text and said.body.actor == "therapist"
     with SessionStore.in_dir(server.data_dir) as store:
         events = [e.body for e in store.events("s-app")]
-    spoken = [e for e in events if e.kind == "avatar_utterance"]
-    assert any(e.line_id == "praise_staying" and "courage" in e.text for e in spoken)
     assert any(e.kind == "avatar_gesture" and e.name == "nod" for e in events)
 
 
@@ -256,3 +266,32 @@ def test_after_a_stop_the_avatar_grounds_the_client_in_the_same_frame(server: Se
     # A safety line: said in the frame that applied the stop, before the next one began.
     assert grounding[0].t_session_ns < next_frame_start
     assert grounding[0].body.actor == "server"
+
+
+def test_the_log_says_when_lines_were_said_and_which_were_cut_off(server: Server) -> None:
+    long = "Notice your breathing, " * 6 + "and stay with it."
+    with CommandClient(server.info) as client:
+        if client.request(c.Annotate(text="where are we")).result["state"] == "safe_hold":
+            client.request(c.Resume())
+        client.request(c.Speak(text=long))
+        wait_for_event(server.data_dir, "s-app", lambda r: r.body.kind == "avatar_utterance"
+                       and r.body.text == long)  # after any line it had to wait for
+        client.request(c.Speak(text="This one waits its turn."))
+        time.sleep(1.0)
+        stop = client.request(c.Stop(reason="cut test"))
+        client.request(c.Resume())
+    with SessionStore.in_dir(server.data_dir) as store:
+        records = store.events("s-app")
+    started = {r.body.text: r for r in records if r.body.kind == "avatar_utterance"}
+    cut = {r.body.text: r.body for r in records if r.body.kind == "avatar_line_cut"}
+    assert long in started and started[long].body.actor == "therapist"
+    # The long line was cut off by the grounding line after about a second of it.
+    assert cut[long].outcome == "interrupted"
+    assert cut[long].said_s is not None and 0.5 < cut[long].said_s < 5.0
+    # The waiting line was never said, and the log says so rather than that it was.
+    assert "This one waits its turn." not in started
+    assert cut["This one waits its turn."].outcome == "dropped"
+    assert cut["This one waits its turn."].said_s is None
+    grounding = [r for r in records if r.body.kind == "avatar_utterance"
+                 and r.body.line_id == "grounding_stop" and r.t_session_ns >= stop.t_applied_ns]
+    assert grounding

@@ -10,7 +10,7 @@ from pathlib import Path
 from telemetry import commands as c
 from telemetry.client import CommandClient
 from telemetry.store import SessionStore
-from tests.servers import wait_for_connection
+from tests.servers import wait_for_connection, wait_for_event
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "syringe.py"
 
@@ -27,16 +27,22 @@ def test_the_coach_greets_checks_in_and_asks_consent(tmp_path: Path) -> None:
         with CommandClient(wait_for_connection(conn, server)) as client:
             client.request(c.Start())
             client.request(c.Start())
-            time.sleep(9)  # a scheduled check-in comes after 4 s; the client answers it
+            # A scheduled check-in comes after 4 s of exposure; the avatar asks it once its
+            # greeting and rationale are said, and the client answers what it has heard.
+            wait_for_event(tmp_path / "data", "s-coach", lambda r: r.body.kind ==
+                           "checkin_answered" and r.body.instrument == "suds", timeout_s=60)
             asked = None
-            until = time.monotonic() + 15
+            until = time.monotonic() + 30
             while asked is None and time.monotonic() < until:
                 try:
                     asked = client.request(c.SetLevel(rung=2))  # a step up: consent first
                 except Exception:  # a check-in is still open: ask again shortly
                     time.sleep(0.5)
             assert asked is not None and "checkin_id" in asked.result
-            time.sleep(8)  # the virtual client answers; the level follows a yes
+            # The consent question is asked aloud and answered; the level follows a yes.
+            wait_for_event(tmp_path / "data", "s-coach", lambda r: r.body.kind ==
+                           "checkin_answered" and r.body.instrument == "consent", timeout_s=60)
+            time.sleep(1)
     finally:
         server.terminate()
         server.communicate(timeout=30)

@@ -220,14 +220,24 @@ def test_a_failed_scene_keeps_the_exposure_closed() -> None:
 
 def test_speak_by_line_id_uses_the_book_and_names_an_unknown_line() -> None:
     machine = SessionMachine(lines={"greeting": "Hello."}, gestures=("nod", "point"))
-    (said,) = machine.apply(c.Speak(line_id="greeting"))
-    assert said.text == "Hello." and machine.spoken == [("Hello.", "greeting")]
+    # Nothing is logged yet: the avatar logs the line when it begins to say it.
+    assert machine.apply(c.Speak(line_id="greeting")) == []
+    assert machine.spoken == [("Hello.", "greeting")]
     with pytest.raises(CommandRejected, match="the avatar has no line 'sing'"):
         machine.apply(c.Speak(line_id="sing"))
     with pytest.raises(CommandRejected, match=r"unknown gesture 'wave'; known: nod, point"):
         machine.apply(c.Gesture(gesture="wave"))
     machine.apply(c.Gesture(gesture="nod"))
     assert machine.gestured == ["nod"]
+
+
+def test_without_an_avatar_speak_and_gesture_are_refused_not_logged() -> None:
+    machine = SessionMachine(avatar=False)
+    with pytest.raises(CommandRejected, match="not_allowed: this session has no avatar"):
+        machine.apply(c.Speak(text="Hello."))
+    with pytest.raises(CommandRejected, match="not_allowed: this session has no avatar"):
+        machine.apply(c.Gesture(gesture="nod"))
+    assert machine.spoken == [] and machine.gestured == []
 
 
 def test_speak_needs_something_to_say() -> None:

@@ -73,3 +73,18 @@ def test_a_failing_scene_is_removed_and_reported(engine: Engine) -> None:
         assert stage.showing_safe and stage.engine.scene.is_hidden()
     finally:
         stage.unload()
+
+
+def test_the_enclosed_rooms_walls_are_the_floor_area_in_world_coordinates(stage: Stage) -> None:
+    stage.set_level(0, 0.0)
+    stage.update(1 / 90)
+    big = stage.floor_area()
+    assert big is not None and big[2] - big[0] == pytest.approx(6.0, abs=0.01)
+    stage.set_level(len(stage.runner.scenario.spec.rungs) - 1, 1.0)
+    stage.runner.snap()
+    stage.update(1 / 90)
+    small = stage.floor_area()
+    assert small is not None
+    assert (small[2] - small[0], small[3] - small[1]) == pytest.approx((1.4, 1.6), abs=0.05)
+    stage.show_safe(True)
+    assert stage.floor_area() is None  # the safe place is open

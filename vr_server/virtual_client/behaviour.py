@@ -48,6 +48,10 @@ AVOIDANCE_DEPTH = 0.9
 """How much of ``STIMULUS_SHARE`` is lost at full avoidance (arousal 1)."""
 AVATAR_SHARE = 0.55
 """Share of the non-stimulus fixations that go to the avatar (when there is one)."""
+ORIENT_S = 2.0
+"""Mean length of the look at the avatar when it begins to speak (the orienting response)."""
+LISTENING_AVATAR_SHARE = 0.85
+"""The same share while the avatar is speaking: listeners look at who speaks to them."""
 FIXATION_OFFSET_DEG = 1.5
 """Standard deviation of where on a target a fixation lands, degrees."""
 DRIFT_DEG = 0.25
@@ -70,6 +74,8 @@ class SceneObservation:
     """Points to look at on each feared object (their centres); may be empty."""
     avatar_position: Vec3 | None = None
     """The point to look at on the therapist avatar (its face), or None without an avatar."""
+    avatar_speaking: bool = False
+    """The avatar is saying something: the client looks at it more, and for longer."""
     exposure: float = 0.0
     """Normalised exposure level 0-1; 0 whenever the stimulus is not shown."""
     looking_at: str = "elsewhere"
@@ -173,6 +179,7 @@ class Behaviour:
         self._fixation_end = -math.inf
         self._offset_h = 0.0  # where on the target this fixation lands, degrees
         self._offset_p = 0.0
+        self._heard = False  # whether the avatar was speaking at the previous update
         self._else_h = 0.0  # the absolute direction of an 'elsewhere' fixation
         self._else_p = 0.0
         self._gaze_h = 0.0
@@ -203,6 +210,12 @@ class Behaviour:
         if (t_s >= self._fixation_end or (self._target == "stimulus" and stimulus is None)
                 or (self._target == "avatar" and avatar is None)):
             self._choose(t_s, obs, head, stimulus, avatar, arousal)
+        elif obs.avatar_speaking and not self._heard and avatar is not None:
+            # The avatar begins to speak: the client turns to the voice (orienting), for a
+            # fixation of listening length; the usual choices resume after it.
+            self._target = "avatar"
+            self._fixation_end = t_s + float(self._rng.gamma(2.0, ORIENT_S / 2.0))
+        self._heard = obs.avatar_speaking
 
         if self._target == "stimulus" and stimulus is not None:
             th, tp = direction_to_hp(stimulus[0] - head[0], stimulus[1] - head[1],
@@ -252,14 +265,15 @@ class Behaviour:
         w_stimulus = 0.0
         if stimulus is not None:
             w_stimulus = STIMULUS_SHARE * (1.0 - AVOIDANCE_DEPTH * avoid)
-        w_avatar = (1.0 - w_stimulus) * AVATAR_SHARE if avatar is not None else 0.0
+        share = LISTENING_AVATAR_SHARE if obs.avatar_speaking else AVATAR_SHARE
+        w_avatar = (1.0 - w_stimulus) * share if avatar is not None else 0.0
         u = float(rng.random())
         if u < w_stimulus:
             target: GazeTarget = "stimulus"
             mean_s = 0.9 * (1.0 - 0.6 * avoid)  # when avoiding, only brief checking glances
         elif u < w_stimulus + w_avatar:
             target = "avatar"
-            mean_s = 0.8
+            mean_s = 1.6 if obs.avatar_speaking else 0.8
         else:
             target = "elsewhere"
             mean_s = 0.7 * (1.0 + 0.5 * avoid)
