@@ -197,8 +197,13 @@ class Avatar:
         # of sight: choose again now and step aside briskly, before it is in the way.
         blocking = self._in_the_way(client, flat)
         area = self.area
-        if (self._goal is None or self._replan_in <= 0 or blocking
-                or area != self._goal_area or not placement.inside(self.spot, area)):
+        # Choose again when it is time, when in the way, when the walls moved (by more than
+        # a few centimetres: they slide while a small room closes in), or when the avatar no
+        # longer fits where it stands. Waiting outside, only the first three apply.
+        if (self._replan_in <= 0 or blocking or _moved(area, self._goal_area)
+                or (self._goal is not None and self.present
+                    and not placement.inside(self.spot, area))
+                or (self._goal is None and self.present)):
             self._replan_in = REPLAN_S
             self._goal_area = area
             self._goal = placement.choose(client, client_heading, flat, self.softened, area)
@@ -284,3 +289,11 @@ class Avatar:
             self.sound.stop(self._voice_sound)
             self.sound.forget(self._voice_sound)
         self._voice_sound = None
+
+
+def _moved(a: placement.Area | None, b: placement.Area | None, tolerance_m: float = 0.05
+           ) -> bool:
+    """Whether walls moved more than ``tolerance_m`` (or appeared or went)."""
+    if a is None or b is None:
+        return a is not b
+    return any(abs(x - y) > tolerance_m for x, y in zip(a, b, strict=True))

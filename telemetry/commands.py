@@ -75,12 +75,15 @@ class End(CommandArgs):
 
 
 class SetLevel(CommandArgs):
-    """Set the rung of the hierarchy and the intensity within it (0-1)."""
+    """Set the rung of the hierarchy and the intensity within it (0-1). ``ask_consent``: a
+    step up waits for the client's yes even when the session's consent mode is off (an
+    automatic controller's steps)."""
 
     name = "set_level"
     rung: Annotated[int, Field(ge=0, le=10_000)]
     intensity: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     reason: ShortText = ""
+    ask_consent: bool = False
 
 
 class AskCheckIn(CommandArgs):
@@ -147,6 +150,59 @@ class Trigger(CommandArgs):
     event: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
 
 
+class Describe(CommandArgs):
+    """What the server runs: its ack carries ``spec``, a JSON text with the scenario (name,
+    rungs, parameters with bounds, units and labels, live events), the avatar's lines and
+    gestures, and the session's settings. Consoles build their controls from it. No event."""
+
+    name = "describe"
+
+
+class Configure(CommandArgs):
+    """The session plan, sent by the console as the session starts (in ``ready`` or
+    ``baseline``): collaborative consent on or off, the check-in schedule, and what the
+    console will do (its controller, target band, starting and maximum rung) for the record."""
+
+    name = "configure"
+    client_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = None
+    scenario: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    """The scenario the plan is for: refused if the session runs another."""
+    consent: bool | None = None
+    checkin_every_s: Annotated[float, Field(gt=0.0, le=86_400.0)] | None = None
+    start_rung: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    max_rung: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    band_low: Annotated[float, Field(ge=0.0, le=100.0)] = 40.0
+    band_high: Annotated[float, Field(ge=0.0, le=100.0)] = 70.0
+    controller: Literal["manual", "suggest", "auto"] = "manual"
+
+    @model_validator(mode="after")
+    def _band_in_order(self) -> Configure:
+        if self.band_low >= self.band_high:
+            raise ValueError(f"band_low ({self.band_low:g}) must be below band_high "
+                             f"({self.band_high:g})")
+        return self
+
+
+class LogDecision(CommandArgs):
+    """Record a difficulty controller's proposal, its acceptance or rejection, or a step it
+    took, with the reasons (the inputs and thresholds it used)."""
+
+    name = "log_decision"
+    decision: Annotated[str, Field(pattern=r"^[a-z][a-z_]{0,31}$")]
+    """``proposed``, ``accepted``, ``rejected``, ``withdrawn``, ``superseded``,
+    ``consent_requested``, ``consent_given``, ``consent_refused``, ``step_taken``,
+    ``checkin_requested``, ``level_changed``, ``mode_changed``."""
+    action: Literal["step_up", "step_down", "hold", "ask_checkin"] | None = None
+    proposal_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    from_rung: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    to_rung: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    mode: Literal["manual", "suggest", "auto"] = "suggest"
+    summary: ShortText = ""
+    reasons: ShortText = ""
+    """The inputs and thresholds used, as JSON text (args are flat on the wire)."""
+    actor: Literal["therapist", "controller"] = "controller"
+
+
 class ClockOffset(CommandArgs):
     """A console's clock-offset estimate, recorded in the session store for analysis."""
 
@@ -161,7 +217,8 @@ COMMANDS: dict[str, type[CommandArgs]] = {
     cls.name: cls
     for cls in (
         Stop, Pause, SafePlace, Start, Resume, End, SetLevel, AskCheckIn, MarkRupture,
-        MarkRepair, Annotate, Speak, Gesture, Trigger, ClockOffset,
+        MarkRepair, Annotate, Speak, Gesture, Trigger, ClockOffset, Describe, Configure,
+        LogDecision,
     )
 }
 CONTROL_COMMANDS: frozenset[str] = frozenset(

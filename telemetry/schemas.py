@@ -309,6 +309,39 @@ class ScenarioEvent(Model):
     actor: Actor = "therapist"
 
 
+class SessionPlan(Model):
+    """The plan a console sent as the session started (``configure``)."""
+
+    kind: Literal["session_plan"] = "session_plan"
+    client_id: Annotated[str, Field(max_length=64)] | None = None
+    scenario: Annotated[str, Field(max_length=128)] | None = None
+    consent: bool
+    checkin_every_s: Annotated[float, Field(gt=0.0)] | None = None
+    start_rung: NonNegInt | None = None
+    max_rung: NonNegInt | None = None
+    band_low: Annotated[float, Field(ge=0.0, le=100.0)]
+    band_high: Annotated[float, Field(ge=0.0, le=100.0)]
+    controller: Literal["manual", "suggest", "auto"]
+    actor: Actor = "therapist"
+
+
+class ControllerDecision(Model):
+    """A difficulty controller's proposal, its acceptance or rejection, or a step it took,
+    with the inputs and thresholds it used (``reasons``) and a one-line ``summary``."""
+
+    kind: Literal["controller_decision"] = "controller_decision"
+    decision: Label
+    action: Literal["step_up", "step_down", "hold", "ask_checkin"] | None = None
+    proposal_id: Annotated[str, Field(max_length=64)] | None = None
+    from_rung: NonNegInt | None = None
+    to_rung: NonNegInt | None = None
+    mode: Literal["manual", "suggest", "auto"]
+    summary: ShortText = ""
+    reasons: ShortText = ""
+    """JSON text: the inputs and thresholds the decision used."""
+    actor: Actor = "controller"
+
+
 class Alert(Model):
     """Something the therapist should notice: thresholds, lost connections, client stop."""
 
@@ -321,7 +354,8 @@ class Alert(Model):
 
 EventBody = Annotated[
     StateChange | LevelChange | CheckInAsked | CheckInAnswered | RuptureMarked | RepairMarked
-    | Annotation | AvatarUtterance | AvatarLineCut | AvatarGesture | ScenarioEvent | Alert,
+    | Annotation | AvatarUtterance | AvatarLineCut | AvatarGesture | ScenarioEvent | Alert
+    | SessionPlan | ControllerDecision,
     Field(discriminator="kind"),
 ]
 

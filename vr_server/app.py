@@ -16,6 +16,7 @@ every other state (``SessionMachine.scene_shown``).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import sys
@@ -118,6 +119,22 @@ class ServerApp:
             consent=config.consent or config.avatar_mode == "coach",
             live_events=tuple((e.name, e.escalates) for e in spec.live_events),
             safe_events=tuple(e.name for e in safe_cls.spec.live_events),
+            checkin_every_s=config.checkin_interval_s,
+            description=json.dumps({
+                "scenario": {"name": spec.name, "title": spec.title,
+                             "description": spec.description,
+                             "rungs": [{"label": r.label, "description": r.description}
+                                       for r in spec.rungs],
+                             "parameters": [p.model_dump(include={
+                                 "name", "label", "unit", "minimum", "maximum", "description"})
+                                 for p in spec.parameters],
+                             "live_events": [e.model_dump() for e in spec.live_events]},
+                "safe_place": {"name": safe_cls.spec.name, "title": safe_cls.spec.title},
+                "avatar": {"present": True, "mode": config.avatar_mode,
+                           "gestures": sorted(GESTURES),
+                           "lines": [{"id": line.id, "text": line.text,
+                                      "category": line.category}
+                                     for line in self.lines.lines.values()]}}),
             settings=(("display", display.mode), ("size", list(display.size)),
                       ("shading", display.shading), ("safe_place", safe_cls.spec.name),
                       ("virtual_client", self._wants_virtual_client()),
@@ -334,7 +351,7 @@ class ServerApp:
             if text:
                 avatar.say(text, Priority.SCHEDULED, now, line_id, tag=asked.checkin_id,
                            actor=asked.actor)
-        if self.config.avatar_mode == "coach" or self.config.checkin_interval_s is not None:
+        if self.config.avatar_mode == "coach" or machine.checkin_every_s is not None:
             self._schedule(now, before)
 
     def _schedule(self, now: float, before: str) -> None:
@@ -342,7 +359,7 @@ class ServerApp:
         a greeting at the start and a check-in at every new rung."""
         host, machine, avatar = self.host, self.host.machine, self.avatar
         coach = self.config.avatar_mode == "coach"
-        interval = self.config.checkin_interval_s or 300.0
+        interval = machine.checkin_every_s or 300.0
         state = machine.state
         if coach and state == "baseline" and before == "ready":
             for line_id in ("greeting", "rationale_control"):

@@ -13,6 +13,7 @@ server with :class:`telemetry.simulated.SimulatedSensors`); the Panda3D applicat
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
@@ -103,6 +104,11 @@ class HostConfig:
     """The avatar's line book as ``(id, text)``: ``speak`` by id is checked against it."""
     gestures: tuple[str, ...] = ()
     """The avatar's gestures: ``gesture`` is checked against them."""
+    description: str = ""
+    """JSON text merged into ``describe``'s answer (the rendered server: the scenario's
+    spec with labels, parameters and events)."""
+    checkin_every_s: float | None = None
+    """Scheduled check-ins (the plan may change it)."""
     avatar: bool = False
     """An avatar is in the scene (the rendered server): without one, ``speak`` and
     ``gesture`` are refused rather than logged as said."""
@@ -128,7 +134,9 @@ class SessionHost:
         self.machine = SessionMachine(rungs=config.rungs, live_events=dict(config.live_events),
                                       safe_events=config.safe_events,
                                       lines=dict(config.avatar_lines), gestures=config.gestures,
-                                      consent=config.consent, avatar=config.avatar)
+                                      consent=config.consent, avatar=config.avatar,
+                                      scenario=config.scenario,
+                                      checkin_every_s=config.checkin_every_s)
         self.source: InputSource = source or SimulatedSensors(seed=config.seed)
         self.frame = 0
         self.stop_requested = threading.Event()
@@ -257,6 +265,22 @@ class SessionHost:
         for event in self.machine.answer_checkin(value, latency_ms):
             self._record(event)
         self._state_changed()
+
+    def describe(self) -> str:
+        """What this server runs, as the JSON text of ``describe``'s ack."""
+        machine = self.machine
+        description: dict[str, Any] = {
+            "session": self.session_id, "client_id": self.client_id,
+            "scenario": {"name": machine.scenario,
+                         "rungs": [{"label": f"rung {i}"} for i in range(machine.rungs)],
+                         "live_events": [{"name": n, "escalates": e}
+                                         for n, e in machine.live_events.items()]},
+            "avatar": {"present": machine.avatar, "gestures": sorted(machine.gestures),
+                       "lines": [{"id": k, "text": v} for k, v in machine.lines.items()]},
+            "settings": {"consent": machine.consent, "checkin_every_s": machine.checkin_every_s},
+        }
+        description.update(json.loads(self.config.description or "{}"))
+        return json.dumps(description)
 
     def avatar_said(self, text: str, line_id: str | None, actor: str = "server") -> None:
         """Record a line the avatar begins to say (the therapist's, a check-in prompt, the
@@ -405,8 +429,11 @@ class SessionHost:
         if any(isinstance(e, CheckInAsked) for e in events):
             self._checkin_asked_at = time.monotonic()
         if not events:
-            transport.ack(command, frame=self.frame, result={
-                "state": self.machine.state, "t_received_ns": command.t_received_ns})
+            reply: dict[str, Any] = {"state": self.machine.state,
+                                     "t_received_ns": command.t_received_ns}
+            if args.name == "describe":
+                reply["spec"] = self.describe()
+            transport.ack(command, frame=self.frame, result=reply)
             return
         for event in events[:-1]:
             self._record(event)

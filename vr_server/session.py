@@ -36,10 +36,12 @@ from telemetry.schemas import (
     AvatarGesture,
     CheckInAnswered,
     CheckInAsked,
+    ControllerDecision,
     LevelChange,
     RepairMarked,
     RuptureMarked,
     ScenarioEvent,
+    SessionPlan,
     SessionState,
     StateChange,
 )
@@ -66,7 +68,8 @@ class SessionMachine:
     def __init__(self, rungs: int = 10, live_events: Mapping[str, bool] | None = None,
                  safe_events: Sequence[str] = (), lines: Mapping[str, str] | None = None,
                  gestures: Sequence[str] = (), consent: bool = False,
-                 avatar: bool = True) -> None:
+                 avatar: bool = True, scenario: str | None = None,
+                 checkin_every_s: float | None = None) -> None:
         self.state: SessionState = "ready"
         self.level = Level()
         self.rungs = rungs
@@ -84,6 +87,12 @@ class SessionMachine:
         """The avatar's line book: id -> text (empty: any line id is taken as a label)."""
         self.gestures: frozenset[str] = frozenset(gestures)
         self.avatar = avatar
+        self.scenario = scenario
+        """The scenario this session runs (a plan for another is refused)."""
+        self.checkin_every_s = checkin_every_s
+        """The session's scheduled check-ins (None: only those asked for); a plan sets it."""
+        self.max_rung: int | None = None
+        """The plan's hard maximum rung: no level above it is applied."""
         """Whether an avatar is in the scene to ``speak`` and ``gesture`` (not without one)."""
         self.spoken: list[tuple[str, str | None]] = []
         """``(text, line_id)`` the avatar is to say (the frame pipeline drains it)."""
@@ -157,7 +166,10 @@ class SessionMachine:
                     return [self._move("ended", args.reason or "session ended")]
                 return [self._move("closing", args.reason or "closing")]
             case c.SetLevel():
-                if self.consent and self._is_step_up(args):
+                if self.max_rung is not None and args.rung > self.max_rung:
+                    raise CommandRejected("out_of_range", f"rung {args.rung} is above the "
+                                          f"plan's maximum rung {self.max_rung}")
+                if (self.consent or args.ask_consent) and self._is_step_up(args):
                     return self._ask_consent(args)
                 # Any other level from the therapist replaces a step up still waiting.
                 change = self._set_level(args)
@@ -188,6 +200,19 @@ class SessionMachine:
                                      resolved=args.resolved, note=args.note)]
             case c.Annotate():
                 return [Annotation(text=args.text)]
+            case c.Configure():
+                return [self._configure(args)]
+            case c.LogDecision():
+                for rung in (args.from_rung, args.to_rung):
+                    if rung is not None and rung >= self.rungs:
+                        raise CommandRejected("out_of_range", f"rung {rung}: the scenario "
+                                              f"has rungs 0-{self.rungs - 1}")
+                return [ControllerDecision(
+                    decision=args.decision, action=args.action, proposal_id=args.proposal_id,
+                    from_rung=args.from_rung, to_rung=args.to_rung, mode=args.mode,
+                    summary=args.summary, reasons=args.reasons, actor=args.actor)]
+            case c.Describe():
+                return []  # answered by the host, from what it runs
             case c.Speak():
                 if not self.avatar:
                     raise CommandRejected("not_allowed", "this session has no avatar (the "
@@ -215,6 +240,29 @@ class SessionMachine:
                 self.gestured.append(args.gesture)
                 return [AvatarGesture(name=args.gesture)]
         raise CommandRejected("unknown_command", f"{args.name!r} is not handled by this server")
+
+    def _configure(self, args: c.Configure) -> SessionPlan:
+        if self.state not in {"ready", "baseline"}:
+            raise self._refuse("configure", "a plan is sent before the exposure starts")
+        if args.scenario is not None and self.scenario is not None \
+                and args.scenario != self.scenario:
+            raise CommandRejected("out_of_range", f"the plan is for scenario "
+                                  f"{args.scenario!r}; this session runs {self.scenario!r}")
+        for field_name in ("start_rung", "max_rung"):
+            rung = getattr(args, field_name)
+            if rung is not None and rung >= self.rungs:
+                raise CommandRejected("out_of_range", f"{field_name} {rung} is beyond the "
+                                      f"scenario's rungs 0-{self.rungs - 1}")
+        if args.consent is not None:
+            self.consent = args.consent
+        if args.checkin_every_s is not None:
+            self.checkin_every_s = args.checkin_every_s
+        self.max_rung = args.max_rung
+        return SessionPlan(client_id=args.client_id, scenario=args.scenario or self.scenario,
+                           consent=self.consent, checkin_every_s=self.checkin_every_s,
+                           start_rung=args.start_rung, max_rung=args.max_rung,
+                           band_low=args.band_low, band_high=args.band_high,
+                           controller=args.controller)
 
     def _trigger(self, name: str) -> ScenarioEvent:
         if name in self.live_events:

@@ -158,6 +158,28 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_console(args: argparse.Namespace) -> int:
+    """Serve the web console for one or more sessions (open the printed address)."""
+    from clinician_console.app import run_console
+    from clinician_console.web import ConsoleServer, WebConfig
+    from telemetry.connection import ConnectionInfo
+
+    infos = [ConnectionInfo.read(p) for p in args.connection_files]
+    config = WebConfig(host=args.host, port=args.port, tls_cert=args.tls_cert,
+                       tls_key=args.tls_key)
+    config.check()
+
+    def ready(server: ConsoleServer) -> None:
+        print(f"vret console: following {len(infos)} session(s): "
+              f"{', '.join(i.session_id for i in infos)}", flush=True)
+        print(f"open the console at: {server.url}", flush=True)
+
+    run_console(infos, config, data_dir=args.data_dir,
+                keys=_console_keys(args, infos),  # type: ignore[arg-type]
+                duration_s=args.duration, on_ready=ready)
+    return 0
+
+
 def cmd_send(args: argparse.Namespace) -> int:
     """Send one command and print the ack (or the error, exit 1)."""
     from telemetry.client import ClientConfig, CommandClient
@@ -361,6 +383,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("connection_files", nargs="+", type=Path, metavar="CONNECTION_FILE")
     p.add_argument("--duration", type=_positive, default=10.0, help="seconds (default 10)")
     p.set_defaults(func=cmd_monitor)
+
+    p = sub.add_parser("console", help="serve the web console for sessions",
+                       description=cmd_console.__doc__)
+    _add_data_dir(p)
+    p.add_argument("connection_files", nargs="+", type=Path, metavar="CONNECTION_FILE")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="interface to listen on (default 127.0.0.1; another needs TLS)")
+    p.add_argument("--port", type=int, default=8765,
+                   help="port (default 8765; 0 picks a free one)")
+    p.add_argument("--tls-cert", type=Path, help="certificate (PEM) for https")
+    p.add_argument("--tls-key", type=Path, help="its private key (PEM)")
+    p.add_argument("--duration", type=_positive, help="stop after this many seconds")
+    p.set_defaults(func=cmd_console)
 
     p = sub.add_parser("send", help="send one command to a session",
                        description=cmd_send.__doc__)

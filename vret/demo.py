@@ -5,6 +5,7 @@ mirror view saved as screenshots of what the client saw, then the recorded sessi
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import threading
@@ -37,6 +38,7 @@ def _wait_for_connection_file(path: Path, server: subprocess.Popen[bytes],
     raise TelemetryError(f"the session server wrote no connection file in {timeout_s:.0f} s")
 
 
+DEMO_CONSOLE_PORT = 8765
 AVATAR_SHOTS = {"avatar-greeting": "greeting", "avatar-asks-suds": "checkin_suds",
                 "avatar-asks-consent": "consent_step_up"}
 """Screenshots of the avatar saying a line: label -> the line."""
@@ -176,6 +178,56 @@ def _request_when_answered(client: CommandClient, command: c.CommandArgs) -> Ack
             time.sleep(0.5)
 
 
+class _WebConsole:
+    """``vret console`` on the demo session, in a thread of this process."""
+
+    def __init__(self, info: ConnectionInfo, data_dir: Path) -> None:
+        self.info = info
+        self.data_dir = data_dir
+        self._ready = threading.Event()
+        self._url = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="demo-console", daemon=True)
+
+    def start(self) -> str:
+        """Serve; returns the address to open (with its token)."""
+        self._thread.start()
+        self._ready.wait(30)
+        return self._url or "(the web console did not start: see the log)"
+
+    def _run(self) -> None:
+        from clinician_console.app import serve_console
+        from clinician_console.web import ConsoleServer, WebConfig
+
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+
+            def ready(server: ConsoleServer) -> None:
+                self._url = server.url
+                self._ready.set()
+
+            for port in (DEMO_CONSOLE_PORT, 0):  # the usual port, or any free one
+                try:
+                    await serve_console([self.info], WebConfig(port=port),
+                                        data_dir=self.data_dir, on_ready=ready,
+                                        stop=self._stop)
+                    return
+                except OSError:
+                    continue
+
+        try:
+            asyncio.run(main())
+        finally:
+            self._ready.set()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+
 def _first_live_event(scenario: str) -> str | None:
     """The scenario's first live event, for the demo to trigger (None without one)."""
     from scenarios.registry import load
@@ -201,6 +253,8 @@ def run_demo(data_dir: Path, *, duration_s: float = 30.0, scenario: str = "heigh
     )
     try:
         info = _wait_for_connection_file(connection_file, server, timeout_s=60)
+        console = _WebConsole(info, data_dir)
+        print(f"web console (live while the demo runs): {console.start()}", flush=True)
         commands_log: list[str] = []
         with CommandClient(info) as client:
             script = threading.Thread(target=_script,
@@ -232,6 +286,7 @@ def run_demo(data_dir: Path, *, duration_s: float = 30.0, scenario: str = "heigh
             client.request(c.End(reason="demo finished"))
             client.request(c.End(reason="demo finished"))
         server.wait(timeout=30)
+        console.stop()
     finally:
         if server.poll() is None:
             server.terminate()

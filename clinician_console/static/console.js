@@ -1,0 +1,497 @@
+// The vret console page: one WebSocket to the console process; a tab per session.
+// Every control sends a command and shows its result; nothing fails silently.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const sessions = new Map();   // id -> session state (plots, spec, logs)
+let current = null;           // the session shown
+let socket = null;
+let nextId = 1;
+const pending = new Map();    // command id -> label
+
+// Ages of the newest sample when it reached this page (ms): the console benchmark reads them.
+window.vretStats = {ages: [], received: 0};
+window.vretAcks = {};
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v; else if (k.startsWith("data-")) node.setAttribute(k, v);
+    else node[k] = v;
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function session(id) {
+  if (!sessions.has(id)) {
+    const s = {id, state: null, spec: null, scene: null, params: null, frame: null,
+               connected: true, alerts: [], results: [], log: [], rupture: null,
+               controller: null, plots: null, band: [40, 70]};
+    sessions.set(id, s);
+    const tab = el("button", {class: "tab", type: "button", textContent: id});
+    tab.dataset.session = id;
+    tab.addEventListener("click", () => show(id));
+    $("tabs").append(tab);
+    s.tab = tab;
+    if (current === null) show(id);
+  }
+  return sessions.get(id);
+}
+
+function makePlots() {
+  const p = {
+    hr: new TimePlot($("p-hr")), eda: new TimePlot($("p-eda")),
+    suds: new TimePlot($("p-suds"), {min: 0, max: 100}), level: new TimePlot($("p-level")),
+    look: new TimePlot($("p-look"), {min: 0, max: 1}),
+  };
+  p.hr.line("heart_rate", "#c0392b");
+  p.eda.line("eda", "#2471a3");
+  p.suds.line("suds", "#7d3c98", {points: true});
+  p.level.line("rung", "#1e8449", {step: true});
+  p.level.line("intensity", "#d68910", {step: true});
+  p.look.line("looking_share", "#117a65");
+  return p;
+}
+
+// ------------------------------------------------------------------ showing a session
+
+function show(id) {
+  current = id;
+  $("clients").hidden = true;
+  $("session").hidden = false;
+  for (const s of sessions.values()) s.tab.classList.toggle("active", s.id === id);
+  $("tab-clients").classList.remove("active");
+  const s = sessions.get(id);
+  if (!s.plots) s.plots = makePlots();
+  renderAll(s);
+}
+
+function renderAll(s) {
+  buildControls(s);
+  renderBadges(s);
+  renderFrame(s);
+  renderList($("alerts"), s.alerts, (a) => el("li", {class: a.severity}, `${a.code}: ${a.message}`));
+  renderList($("results"), s.results, (r) => el("li", {class: r.ok ? "ok" : "error"}, r.text));
+  renderList($("log"), s.log, (e) => el("li", {}, e));
+  renderController(s);
+  for (const plot of Object.values(s.plots)) { plot.dirty = true; }
+}
+
+function renderList(node, items, make) {
+  node.replaceChildren(...items.slice(-200).reverse().map(make));
+}
+
+function rungLabel(s, rung) {
+  const rungs = s.spec && s.spec.scenario && s.spec.scenario.rungs;
+  if (rungs && rungs[rung]) return `${rung}: ${rungs[rung].label}`;
+  return `${rung}`;
+}
+
+function renderBadges(s) {
+  if (s.id !== current) return;
+  const scene = s.scene || {};
+  $("b-state").textContent = s.connected ? (s.state || "…") : "connection lost";
+  $("b-state").className = "badge state-" + (s.connected ? (s.state || "none") : "lost");
+  $("b-rung").textContent = "rung " + (scene.rung != null ? rungLabel(s, scene.rung) : "–");
+  $("b-intensity").textContent = "intensity " + (scene.intensity != null ? scene.intensity.toFixed(2) : "–");
+  $("b-look").textContent = "looking " + (scene.looking_share != null ? Math.round(scene.looking_share * 100) + " %" : "–");
+  const sc = s.spec && s.spec.scenario;
+  $("b-scenario").textContent = sc ? (sc.title || sc.name) : "scenario";
+  const params = $("params");
+  if (s.params) {
+    params.replaceChildren(...Object.entries(s.params.values).map(([k, v]) => {
+      const p = ((sc && sc.parameters) || []).find((x) => x.name === k);
+      return el("tr", {}, el("td", {}, p ? p.label : k), el("td", {}, `${v.toFixed(2)} ${p ? p.unit : ""}`));
+    }));
+  }
+}
+
+function renderFrame(s) {
+  if (s.id !== current) return;
+  if (s.frame) {
+    $("mirror").src = "data:image/jpeg;base64," + s.frame.jpeg;
+    $("mirror-none").hidden = true;
+  } else {
+    $("mirror").removeAttribute("src");
+    $("mirror-none").hidden = false;
+  }
+}
+
+function buildControls(s) {
+  const spec = s.spec || {};
+  const sc = spec.scenario || {};
+  const rung = $("rung");
+  rung.replaceChildren(...(sc.rungs || []).map((r, i) => el("option", {value: i, textContent: `${i}: ${r.label}`})));
+  rung.onchange = () => {
+    const r = (sc.rungs || [])[rung.value];
+    $("rung-description").textContent = r ? r.description || "" : "";
+  };
+  rung.onchange();
+  $("events").replaceChildren(...(sc.live_events || []).map((e) => {
+    const b = el("button", {type: "button", textContent: e.label || e.name, title: e.description || ""});
+    b.addEventListener("click", () => send("trigger", {event: e.name}, `event ${e.name}`));
+    return b;
+  }));
+  const avatar = spec.avatar || {};
+  $("avatar-box").hidden = avatar.present === false;
+  $("line").replaceChildren(...(avatar.lines || []).map((l) => el("option", {value: l.id, textContent: `${l.id}: ${l.text.slice(0, 60)}`})));
+  $("gestures").replaceChildren(...(avatar.gestures || []).map((g) => {
+    const b = el("button", {type: "button", textContent: g.replace("_", " ")});
+    b.addEventListener("click", () => send("gesture", {gesture: g}, `gesture ${g}`));
+    return b;
+  }));
+  $("max-rung").max = Math.max(0, (sc.rungs || []).length - 1);
+}
+
+function renderController(s) {
+  if (s.id !== current) return;
+  const c = s.controller;
+  if (!c) return;
+  $("mode").value = c.mode;
+  $("band-low").value = c.rules.band[0];
+  $("band-high").value = c.rules.band[1];
+  $("hold").value = c.rules.hold_s;
+  $("interval").value = c.rules.min_interval_s;
+  $("controller-why").textContent = c.mode === "manual" ? "" : (c.why || "");
+  $("max-rung").value = c.rules.max_rung;
+  const p = c.pending;
+  $("proposal").hidden = !p;
+  if (p) $("proposal-text").textContent = p.summary;
+  s.band = c.rules.band;
+  if (s.plots) { s.plots.suds.band = c.rules.band; s.plots.suds.dirty = true; }
+}
+
+// ------------------------------------------------------------------ incoming
+
+function receive(update) {
+  const s = update.session ? session(update.session) : null;
+  if (update.t_wall_ms && (update.type === "series" || update.type === "scene")) {
+    const stats = window.vretStats;
+    stats.received++;
+    stats.ages.push(Date.now() - update.t_wall_ms);
+    if (stats.ages.length > 20000) stats.ages.splice(0, 10000);
+  }
+  switch (update.type) {
+    case "hello":
+      for (const id of update.sessions) session(id);
+      break;
+    case "history":
+      s.state = update.state; s.spec = update.spec; s.scene = update.scene;
+      s.params = update.params; s.frame = update.frame; s.connected = update.connected;
+      if (!s.plots) s.plots = makePlots();
+      for (const [name, data] of Object.entries(update.series)) plotAdd(s, name, data.t, data.v);
+      for (const e of update.events) onEvent(s, e);
+      if (s.id === current) renderAll(s);
+      break;
+    case "spec":
+      s.spec = update.spec;
+      if (s.id === current) { buildControls(s); renderBadges(s); }
+      break;
+    case "series":
+      plotAdd(s, update.name, update.t, update.v);
+      break;
+    case "scene":
+      s.scene = update;
+      plotAdd(s, "rung", [update.t], [update.rung]);
+      plotAdd(s, "intensity", [update.t], [update.intensity]);
+      plotAdd(s, "looking_share", [update.t], [update.looking_share]);
+      renderBadges(s);
+      break;
+    case "params":
+      s.params = update; renderBadges(s);
+      break;
+    case "frame":
+      s.frame = update; renderFrame(s);
+      break;
+    case "state":
+      s.state = update.state; renderBadges(s);
+      break;
+    case "connection":
+      s.connected = update.connected; renderBadges(s);
+      if (!update.connected) addAlert(s, {code: "connection_lost", severity: "critical", message: "no messages from the session"});
+      break;
+    case "event":
+      onEvent(s, update);
+      if (s.id === current) renderList($("log"), s.log, (e) => el("li", {}, e));
+      break;
+    case "alert":
+      addAlert(s, update);
+      break;
+    case "controller":
+      s.controller = update; renderController(s);
+      break;
+    case "controller_note":
+      if (s.id === current) $("controller-note").textContent = update.text;
+      break;
+    case "result":
+      onResult(s, update);
+      break;
+    case "error":
+      if (s) addResult(s, false, update.error); else console.warn(update.error);
+      break;
+  }
+}
+
+function plotAdd(s, name, t, v) {
+  if (!s.plots) s.plots = makePlots();
+  const target = {heart_rate: "hr", eda: "eda", rung: "level", intensity: "level",
+                  looking_share: "look", suds: "suds"}[name];
+  if (target && v.length && v[0] != null) s.plots[target].add(name, t, v);
+}
+
+const MARK_COLORS = {level_change: "#1e8449", checkin_answered: "#7d3c98", state_change: "#909090",
+                     rupture_marked: "#c0392b", repair_marked: "#2471a3", scenario_event: "#d68910"};
+
+function onEvent(s, update) {
+  const e = update.event;
+  const t = update.t;
+  let text = `${t.toFixed(1)} s  ${e.kind}`;
+  if (e.kind === "state_change") { text += `: ${e.from_state} → ${e.to_state}`; s.state = e.to_state; }
+  else if (e.kind === "level_change") text += `: ${rungLabel(s, e.rung)} at ${e.intensity.toFixed(2)}${e.reason ? " (" + e.reason + ")" : ""}`;
+  else if (e.kind === "checkin_answered") {
+    text += `: ${e.instrument} ${e.answered ? e.value : "not answered"}`;
+    if (e.instrument === "suds" && e.answered) plotAdd(s, "suds", [t], [e.value]);
+  } else if (e.kind === "avatar_utterance") text += `: “${e.text}”`;
+  else if (e.kind === "rupture_marked") { text += `: ${e.marker} (${e.rupture_id})`; s.rupture = e.rupture_id; }
+  else if (e.kind === "controller_decision") text += `: ${e.decision} ${e.action} — ${e.summary}`;
+  else if (e.kind === "alert") { text += `: ${e.code} ${e.message}`; }
+  else if (e.kind === "annotation") text += `: ${e.text}`;
+  else if (e.kind === "scenario_event") text += `: ${e.name}`;
+  s.log.push(text);
+  if (s.log.length > 2000) s.log.shift();
+  const color = MARK_COLORS[e.kind];
+  if (color && s.plots) for (const plot of Object.values(s.plots)) plot.mark(t, e.kind, color);
+  if (e.kind === "alert" && (e.code === "client_stop" || e.code === "console_lost")) {
+    addAlert(s, {code: e.code, severity: e.severity, message: e.message});
+  }
+}
+
+function addAlert(s, a) {
+  s.alerts.push(a);
+  if (s.id === current) renderList($("alerts"), s.alerts, (x) => el("li", {class: x.severity}, `${x.code}: ${x.message}`));
+}
+
+function addResult(s, ok, text) {
+  s.results.push({ok, text});
+  if (s.results.length > 500) s.results.shift();
+  if (s.id === current) renderList($("results"), s.results, (r) => el("li", {class: r.ok ? "ok" : "error"}, r.text));
+}
+
+function onResult(s, r) {
+  const label = pending.get(r.id) || r.name;
+  pending.delete(r.id);
+  const by = r.by === "console" ? " (console)" : "";
+  if (r.ok) {
+    const ack = r.ack || {};
+    window.vretAcks[label] = ack;  // the last ack of each control (the browser tests read it)
+    const res = ack.result || {};
+    let text = `${label}${by}: done at frame ${ack.frame ?? "–"}, state ${res.state ?? "–"}`;
+    if (res.checkin_id) text += ` (${res.checkin_id})`;
+    if (res.rupture_id) { text += ` (${res.rupture_id})`; s.rupture = res.rupture_id; }
+    addResult(s, true, text);
+  } else {
+    addResult(s, false, `${label}${by}: ${r.error}`);
+  }
+}
+
+// ------------------------------------------------------------------ outgoing
+
+function send(name, args = {}, label = name, sessionId = current) {
+  if (!sessionId) return;
+  const id = `c${nextId++}`;
+  pending.set(id, label);
+  if (!socket || socket.readyState !== WebSocket.OPEN) {
+    addResult(sessions.get(sessionId), false, `${label}: not sent, the console is not connected`);
+    return;
+  }
+  socket.send(JSON.stringify({type: "command", id, session: sessionId, name, args}));
+}
+
+function sendControl(message) {
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+}
+
+function wire() {
+  $("stop").addEventListener("click", () => send("stop", {reason: "stop button"}, "STOP"));
+  for (const b of document.querySelectorAll("[data-cmd]")) {
+    b.addEventListener("click", () => send(b.dataset.cmd));
+  }
+  for (const b of document.querySelectorAll("[data-checkin]")) {
+    b.addEventListener("click", () => send("ask_checkin", {instrument: b.dataset.checkin}, `ask ${b.dataset.checkin}`));
+  }
+  for (const b of document.querySelectorAll("[data-rupture]")) {
+    b.addEventListener("click", () => send("mark_rupture", {marker: b.dataset.rupture, note: $("note").value}, `mark ${b.dataset.rupture}`));
+  }
+  $("repair").addEventListener("click", () => {
+    const s = sessions.get(current);
+    if (!s || !s.rupture) { addResult(s, false, "mark repair: no rupture marked yet"); return; }
+    send("mark_repair", {rupture_id: s.rupture, strategy: "unspecified", note: $("note").value}, "mark repair");
+  });
+  $("annotate").addEventListener("click", () => send("annotate", {text: $("note").value}, "note"));
+  $("intensity").addEventListener("input", () => { $("intensity-out").textContent = $("intensity").value; });
+  $("set-level").addEventListener("click", () => {
+    send("set_level", {rung: Number($("rung").value), intensity: Number($("intensity").value)},
+         `set level ${$("rung").value}`);
+  });
+  $("say").addEventListener("click", () => send("speak", {text: $("say-text").value}, "speak"));
+  $("say-line").addEventListener("click", () => send("speak", {line_id: $("line").value}, `say ${$("line").value}`));
+  $("apply-controller").addEventListener("click", () => {
+    const rules = {band: [Number($("band-low").value), Number($("band-high").value)],
+                   hold_s: Number($("hold").value), min_interval_s: Number($("interval").value)};
+    if ($("max-rung").value !== "") rules.max_rung = Number($("max-rung").value);
+    sendControl({type: "controller", session: current, mode: $("mode").value, rules});
+  });
+  $("accept").addEventListener("click", () => decide(true));
+  $("reject").addEventListener("click", () => decide(false));
+  $("apply-plan").addEventListener("click", () => {
+    if ($("plan-client").value) sendControl({type: "plan", session: current, client_id: $("plan-client").value});
+  });
+  $("tab-clients").addEventListener("click", showClients);
+  $("new-client").addEventListener("click", newClient);
+  $("add-item").addEventListener("click", () => addItemRow({}));
+  $("save-hierarchy").addEventListener("click", saveHierarchy);
+  $("plan-form").addEventListener("submit", savePlan);
+}
+
+function decide(accept) {
+  const s = sessions.get(current);
+  if (!s || !s.controller || !s.controller.pending) return;
+  sendControl({type: "decide", session: current, proposal: s.controller.pending.id, accept});
+}
+
+// ------------------------------------------------------------------ clients and plans
+
+let openClient = null;
+
+function note(text, ok) {
+  $("client-error").textContent = text;
+  $("client-error").className = ok ? "ok-note" : "error";
+}
+
+async function api(method, path, body) {
+  const response = await fetch(path, {method, headers: {"Content-Type": "application/json"},
+                                      body: body === undefined ? undefined : JSON.stringify(body)});
+  const text = await response.text();
+  if (!response.ok) throw new Error(text || response.statusText);
+  return text ? JSON.parse(text) : null;
+}
+
+async function loadClients() {
+  try {
+    const clients = await api("GET", "/api/clients");
+    $("client-list").replaceChildren(...clients.map((c) => {
+      const b = el("button", {type: "button", textContent: c.client_id + (c.goal ? ` — ${c.goal}` : "")});
+      b.addEventListener("click", () => openClientDetail(c.client_id));
+      return el("li", {}, b);
+    }));
+    $("plan-client").replaceChildren(...clients.map((c) => el("option", {value: c.client_id, textContent: c.client_id})));
+  } catch (err) {
+    $("client-list").replaceChildren(el("li", {class: "muted"}, String(err.message)));
+  }
+}
+
+function showClients() {
+  $("session").hidden = true;
+  $("clients").hidden = false;
+  for (const s of sessions.values()) s.tab.classList.remove("active");
+  $("tab-clients").classList.add("active");
+  loadClients();
+}
+
+async function newClient() {
+  try {
+    const c = await api("POST", "/api/clients", {goal: $("new-goal").value});
+    await loadClients();
+    openClientDetail(c.client_id);
+  } catch (err) { note(err.message, false); }
+}
+
+function addItemRow(item) {
+  const row = el("tr", {},
+    el("td", {}, el("input", {value: item.situation || "", maxLength: 200})),
+    el("td", {}, el("input", {type: "number", min: 0, max: 100, value: item.initial_suds ?? 50})),
+    el("td", {}, el("input", {value: item.scenario || "heights"})),
+    el("td", {}, el("input", {type: "number", min: 0, value: item.rung ?? 0})),
+    el("td", {}, el("button", {type: "button", textContent: "remove", onclick: () => row.remove()})));
+  $("hierarchy").tBodies[0].append(row);
+}
+
+async function openClientDetail(id) {
+  openClient = id;
+  $("client-error").textContent = "";
+  try {
+    const detail = await api("GET", `/api/clients/${id}`);
+    $("client-detail").hidden = false;
+    $("client-title").textContent = `Client ${id}` + (detail.client.goal ? ` — ${detail.client.goal}` : "");
+    $("hierarchy").tBodies[0].replaceChildren();
+    for (const item of detail.hierarchy) addItemRow(item);
+    const form = $("plan-form");
+    const plan = detail.plan || {};
+    form.scenario.value = plan.scenario || "";
+    form.start_rung.value = plan.start_rung ?? 0;
+    form.band_low.value = (plan.band || [40, 70])[0];
+    form.band_high.value = (plan.band || [40, 70])[1];
+    form.controller.value = plan.controller || "manual";
+    form.checkin_every_s.value = plan.checkin_every_s ?? "";
+    form.consent.checked = !!plan.consent;
+    form.max_rung.value = plan.max_rung ?? "";
+    $("past").tBodies[0].replaceChildren(...detail.sessions.map((x) => el("tr", {},
+      el("td", {}, x.session_id), el("td", {}, x.scenario), el("td", {}, x.started), el("td", {}, String(x.event_count)))));
+  } catch (err) { note(err.message, false); }
+}
+
+async function saveHierarchy() {
+  const items = [...$("hierarchy").tBodies[0].rows].map((row) => {
+    const [situation, suds, scenario, rung] = [...row.querySelectorAll("input")].map((i) => i.value);
+    return {situation, initial_suds: Number(suds), scenario, rung: Number(rung)};
+  });
+  try {
+    await api("PUT", `/api/clients/${openClient}/hierarchy`, {items});
+    note("hierarchy saved", true);
+  } catch (err) { note(err.message, false); }
+}
+
+async function savePlan(event) {
+  event.preventDefault();
+  const f = $("plan-form");
+  const plan = {scenario: f.scenario.value, start_rung: Number(f.start_rung.value),
+                band: [Number(f.band_low.value), Number(f.band_high.value)],
+                controller: f.controller.value, consent: f.consent.checked};
+  if (f.checkin_every_s.value) plan.checkin_every_s = Number(f.checkin_every_s.value);
+  if (f.max_rung.value) plan.max_rung = Number(f.max_rung.value);
+  try {
+    await api("PUT", `/api/clients/${openClient}/plan`, plan);
+    note("plan saved", true);
+    loadClients();
+  } catch (err) { note(err.message, false); }
+}
+
+// ------------------------------------------------------------------ connection
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${location.host}/ws`);
+  socket.onopen = () => { $("link").textContent = "connected"; $("link").className = "link ok"; };
+  socket.onclose = () => {
+    $("link").textContent = "console disconnected: retrying";
+    $("link").className = "link lost";
+    setTimeout(connect, 1000);
+  };
+  socket.onmessage = (message) => {
+    for (const update of JSON.parse(message.data)) {
+      try { receive(update); } catch (err) { console.error(err, update); }
+    }
+  };
+}
+
+function frame() {
+  const s = sessions.get(current);
+  if (s && s.plots && !$("session").hidden) for (const plot of Object.values(s.plots)) plot.draw();
+  requestAnimationFrame(frame);
+}
+
+wire();
+connect();
+loadClients();
+requestAnimationFrame(frame);

@@ -1,0 +1,340 @@
+"""The web console in a real browser (Chromium, headless, through Playwright) against a real
+rendered server with the virtual client, and `vret console` in its own process."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from telemetry.store import SessionStore
+from tests.servers import wait_for_connection, wait_for_event
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "syringe.py"
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+@dataclass
+class Running:
+    server: subprocess.Popen[str]
+    console: subprocess.Popen[str]
+    url: str
+    data_dir: Path
+    session_id: str
+
+    @property
+    def origin(self) -> str:
+        match = re.match(r"(https?://[^/]+)/", self.url)
+        assert match
+        return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    tmp = tmp_path_factory.mktemp("console")
+    data = tmp / "data"
+    conn = tmp / "conn.json"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "vret", "serve", "--scenario", str(EXAMPLE), "--size", "320x180",
+         "--session-id", "s-web", "--data-dir", str(data), "--connection-file", str(conn),
+         "--duration", "300", "--seed", "3"],
+        cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_connection(conn, server)
+    console = subprocess.Popen(
+        [sys.executable, "-m", "vret", "console", str(conn), "--port", "0",
+         "--data-dir", str(data), "--duration", "300"],
+        cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = None
+    deadline = time.monotonic() + 30
+    assert console.stdout is not None
+    while url is None and time.monotonic() < deadline:
+        line = console.stdout.readline()
+        if not line and console.poll() is not None:
+            raise AssertionError(f"the console exited: {console.communicate()[1][-2000:]}")
+        found = re.search(r"open the console at: (\S+)", line)
+        if found:
+            url = found.group(1)
+    assert url is not None, "the console printed no address"
+    yield Running(server, console, url, data, "s-web")
+    for process in (console, server):
+        process.terminate()
+        try:
+            process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's), driven by Playwright."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Chromium is not installed (apt-get install chromium)")
+    with playwright_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def page(running: Running, browser: Any) -> Iterator[Any]:
+    # The page forbids eval (its CSP); the test harness evaluates its checks in it.
+    context = browser.new_context(viewport={"width": 1500, "height": 1000}, bypass_csp=True)
+    made = context.new_page()
+    made.goto(running.url)
+    yield made
+    context.close()
+
+
+def results(page: Any) -> list[str]:
+    return [str(t) for t in page.locator("#results li").all_inner_texts()]
+
+
+def wait_result(page: Any, pattern: str, timeout_s: float = 15.0) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for text in results(page):
+            if re.search(pattern, text):
+                return text
+        time.sleep(0.1)
+    raise AssertionError(f"no result matching {pattern!r}; results: {results(page)}")
+
+
+def status(request: str | urllib.request.Request) -> int:
+    """The HTTP status of a request (the response closed at once)."""
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as refused:
+        refused.close()
+        return refused.code
+
+
+def test_without_the_token_everything_is_refused(running: Running) -> None:
+    bare = running.url.split("?")[0]
+    for path in ("", "static/console.js", "api/clients", "ws"):
+        assert status(bare + path) == 403, path
+    assert status(running.url.replace("token=", "token=x")) == 403
+    assert status(running.url) == 200
+
+
+def test_another_sites_page_cannot_drive_a_session(running: Running) -> None:
+    token = running.url.split("token=")[1]
+    request = urllib.request.Request(
+        running.origin + "/api/clients", data=b"{}", method="POST",
+        headers={"Origin": "http://evil.example", "Cookie": f"vret_console_token={token}",
+                 "Content-Type": "application/json"})
+    assert status(request) == 403
+
+
+def test_the_page_loads_and_plots_and_mirror_update(page: Any, running: Running) -> None:
+    page.wait_for_selector(f"button.tab[data-session='{running.session_id}']")
+    page.wait_for_function("window.vretStats.received > 20", timeout=20_000)
+    page.wait_for_function("document.getElementById('mirror').src.startsWith('data:image/jpeg')",
+                           timeout=20_000)
+    # The controls come from the server's own description of the scenario.
+    page.wait_for_function("document.querySelectorAll('#rung option').length > 1",
+                           timeout=20_000)
+    assert "syringe" in page.inner_text("#b-scenario").lower()
+    first = page.evaluate("window.vretStats.received")
+    time.sleep(1.5)
+    assert page.evaluate("window.vretStats.received") > first  # still updating
+
+
+def test_a_rejected_command_shows_its_error(page: Any) -> None:
+    page.click("button[data-cmd='resume']")  # the session is not paused
+    text = wait_result(page, r"resume: .*not allowed")
+    assert page.locator("#results li.error", has_text="not allowed").count() >= 1
+    assert "resume" in text
+
+
+def test_start_and_a_rung_change_show_in_the_telemetry(page: Any, running: Running) -> None:
+    page.click("button[data-cmd='start']")
+    wait_result(page, r"start: done .* state baseline")
+    page.click("button[data-cmd='start']")
+    wait_result(page, r"start: done .* state (exposure|check_in)")
+    page.select_option("#rung", "2")
+    page.click("#set-level")
+    wait_result(page, r"set level 2: done")
+    # The scene stream from the server, not the page's own guess, shows the new rung.
+    page.wait_for_function("document.getElementById('b-rung').textContent.startsWith('rung 2')",
+                           timeout=15_000)
+    change = wait_for_event(running.data_dir, running.session_id,
+                            lambda r: r.body.kind == "level_change" and r.body.rung == 2)
+    assert change.command_id is not None
+
+
+def test_the_console_screenshot(page: Any, running: Running) -> None:
+    page.click("button[data-checkin='suds']")
+    wait_result(page, r"ask suds: done")
+    wait_for_event(running.data_dir, running.session_id,
+                   lambda r: r.body.kind == "checkin_answered", timeout_s=30)
+    page.fill("#say-text", "You're doing well. Stay with it.")
+    page.click("#say")
+    time.sleep(3)  # a few seconds of plots at the new rung, the answer on the SUDS plot
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(IMAGES / "console.png"))
+    assert (IMAGES / "console.png").stat().st_size > 20_000
+
+
+def test_the_controller_proposes_a_step_and_the_therapist_accepts_it(
+        page: Any, running: Running) -> None:
+    rung = int(page.inner_text("#b-rung").split(" ")[1].rstrip(":"))
+    page.select_option("#mode", "suggest")
+    page.fill("#band-low", "75")   # a band this client (calm at this rung) stays below
+    page.fill("#band-high", "95")
+    page.fill("#hold", "3")
+    page.fill("#interval", "3")
+    page.click("#apply-controller")
+    for _ in range(2):  # two ratings, more than the hold time apart, both below the band
+        asked = len(page.locator("#results li", has_text="ask suds: done").all())
+        page.click("button[data-checkin='suds']")
+        page.wait_for_function(f"document.querySelectorAll('#results li').length > 0 && "
+                               f"[...document.querySelectorAll('#results li')].filter("
+                               f"l => l.textContent.startsWith('ask suds: done')).length > "
+                               f"{asked}", timeout=15_000)
+        page.wait_for_function("window.vretAcks['ask suds'] !== undefined")
+        checkin = page.evaluate("window.vretAcks['ask suds'].result.checkin_id")
+        wait_for_event(running.data_dir, running.session_id,
+                       lambda r, c=checkin: r.body.kind == "checkin_answered"
+                       and r.body.checkin_id == c, timeout_s=30)
+        time.sleep(3.5)
+    page.wait_for_selector("#proposal:not([hidden])", timeout=15_000)
+    assert f"step up to rung {rung + 1}" in page.inner_text("#proposal-text")
+    page.click("#accept")
+    change = wait_for_event(running.data_dir, running.session_id,
+                            lambda r: r.body.kind == "level_change"
+                            and r.body.rung == rung + 1)
+    assert "controller" in change.body.reason
+    decisions = wait_for_event(running.data_dir, running.session_id,
+                               lambda r: r.body.kind == "controller_decision"
+                               and r.body.decision == "accepted")
+    assert decisions.body.actor == "therapist" and decisions.body.action == "step_up"
+    assert "band" in json.loads(decisions.body.reasons) or decisions.body.reasons
+    page.select_option("#mode", "manual")
+    page.click("#apply-controller")
+
+
+def test_stop_stops_the_session_within_a_frame(page: Any, running: Running) -> None:
+    page.click("#stop")
+    text = wait_result(page, r"STOP: done .* state safe_hold")
+    assert "safe_hold" in text
+    stopped = wait_for_event(running.data_dir, running.session_id,
+                             lambda r: r.body.kind == "state_change"
+                             and r.body.to_state == "safe_hold")
+    ack = page.evaluate("window.vretAcks['STOP']")
+    # Applied at the start of the frame after it arrived: no later than one frame period
+    # (the server renders at well over 10 frames a second here).
+    waited_ms = (ack["t_applied_ns"] - ack["result"]["t_received_ns"]) / 1e6
+    assert 0 <= waited_ms < 100, waited_ms
+    assert stopped.t_session_ns == ack["t_applied_ns"]
+    with SessionStore.in_dir(running.data_dir) as store:
+        events = [e.body for e in store.events(running.session_id)]
+    assert events[-1].kind in {"state_change", "avatar_utterance", "avatar_line_cut", "alert"}
+    page.wait_for_function("document.getElementById('b-state').textContent === 'safe_hold'",
+                           timeout=10_000)
+
+
+def test_clients_and_a_plan_can_be_kept_and_applied(page: Any, running: Running) -> None:
+    page.click("#tab-clients")
+    page.fill("#new-goal", "ride the lift to the office")
+    page.click("#new-client")
+    page.wait_for_selector("#client-detail:not([hidden])")
+    title = page.inner_text("#client-title")
+    client_id = re.search(r"(c-[0-9a-f]{8})", title)
+    assert client_id is not None
+    page.click("#add-item")
+    row = page.locator("#hierarchy tbody tr").last
+    row.locator("input").nth(0).fill("looking down from a balcony")
+    row.locator("input").nth(1).fill("65")
+    row.locator("input").nth(2).fill("heights")
+    row.locator("input").nth(3).fill("3")
+    page.click("#save-hierarchy")
+    page.wait_for_function(
+        "document.getElementById('client-error').textContent === 'hierarchy saved'")
+    page.fill("#plan-form input[name=scenario]", "heights")
+    page.fill("#plan-form input[name=band_low]", "30")
+    page.select_option("#plan-form select[name=controller]", "suggest")
+    page.click("#plan-form button[type=submit]")
+    page.wait_for_function("document.getElementById('client-error').textContent === 'plan saved'")
+    page.screenshot(path=str(IMAGES / "console-clients.png"))
+    # A rung beyond the scenario is refused with a message naming it.
+    row.locator("input").nth(3).fill("42")
+    page.click("#save-hierarchy")
+    page.wait_for_function(
+        "document.getElementById('client-error').textContent.includes('rung 42')")
+    # A plan for a session already under way is refused by the server, and the page says so.
+    page.click(f"button.tab[data-session='{running.session_id}']")
+    page.select_option("#plan-client", client_id.group(1))
+    page.click("#apply-plan")
+    wait_result(page, r"configure \(console\): .*not allowed")
+    data = json.loads(page.evaluate("JSON.stringify(window.vretStats)"))
+    assert data["received"] > 0
+
+
+def test_one_console_follows_several_sessions(tmp_path: Path, browser: Any) -> None:
+    """Two telemetry-only sessions in one console: a tab each; Stop acts on the open tab's."""
+    servers, files = [], []
+    try:
+        for name in ("s-one", "s-two"):
+            conn = tmp_path / f"{name}.json"
+            servers.append(subprocess.Popen(
+                [sys.executable, "-m", "vret", "serve", "--display", "none", "--session-id",
+                 name, "--data-dir", str(tmp_path / "data"), "--connection-file", str(conn),
+                 "--duration", "120"],
+                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            wait_for_connection(conn, servers[-1])
+            files.append(str(conn))
+        console = subprocess.Popen(
+            [sys.executable, "-m", "vret", "console", *files, "--port", "0", "--duration",
+             "120"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        servers.append(console)
+        assert console.stdout is not None
+        url = None
+        while url is None:
+            line = console.stdout.readline()
+            assert line, "the console exited"
+            found = re.search(r"open the console at: (\S+)", line)
+            url = found.group(1) if found else None
+        context = browser.new_context(bypass_csp=True)
+        page = context.new_page()
+        page.goto(url)
+        for name in ("s-one", "s-two"):
+            page.wait_for_selector(f"button.tab[data-session='{name}']")
+        page.click("button.tab[data-session='s-two']")
+        for _ in range(2):
+            page.click("button[data-cmd='start']")
+            time.sleep(0.5)
+        wait_result(page, r"start: done .* state exposure")
+        page.click("#stop")
+        wait_result(page, r"STOP: done .* state safe_hold")
+        context.close()
+        stopped = wait_for_event(tmp_path / "data", "s-two",
+                                 lambda r: r.body.kind == "state_change"
+                                 and r.body.to_state == "safe_hold")
+        assert stopped.body.reason == "stop button"
+        with SessionStore.in_dir(tmp_path / "data") as store:
+            assert not any(e.body.kind == "state_change" for e in store.events("s-one"))
+    finally:
+        for process in servers:
+            process.terminate()
+            try:
+                process.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
