@@ -25,10 +25,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.telemetry
 	$(PY) -m benchmarks.frame
+	$(PY) -m benchmarks.console
 
 bench-quick: $(STAMP)
 	$(PY) -m benchmarks.telemetry --quick
 	$(PY) -m benchmarks.frame --quick
+	$(PY) -m benchmarks.console --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

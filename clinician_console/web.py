@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 
 COOKIE = "vret_console_token"
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-FLUSH_S = 0.05
-"""Updates go to the pages in batches at most this often (20 Hz)."""
+FLUSH_S = 0.02
+"""Updates go to the pages in batches at most this often (50 Hz)."""
 STATIC = resources.files("clinician_console") / "static"
 
 
