@@ -139,7 +139,8 @@ class SessionControl:
         last = c.last_decision
         return {"type": "controller", "session": s.session, "mode": c.mode,
                 "rules": {"band": list(r.suds_band), "hold_s": r.below_band_hold_s,
-                          "min_interval_s": r.min_step_interval_s, "max_rung": r.max_rung},
+                          "min_interval_s": r.min_step_interval_s, "max_rung": r.max_rung,
+                          "hr_excess_bpm": r.hr_excess_bpm},
                 "pending": _proposal(c.pending),
                 "why": last.summary if last is not None else "",
                 "client_id": s.client_id,
@@ -254,6 +255,10 @@ class SessionControl:
         if t < s.next_observe and not force:
             return
         s.next_observe = t + OBSERVE_EVERY_S
+        if s.hr_baseline is not None and s.controller.rules.hr_baseline_bpm is None:
+            # The client's resting heart rate is the session's first minute (the baseline
+            # phase), not the first minute of exposure the controller would otherwise use.
+            s.controller.rules = replace(s.controller.rules, hr_baseline_bpm=s.hr_baseline)
         obs = Observation(t_s=t, rung=s.rung, suds=tuple(s.new_suds),
                           heart_rate=tuple(s.new_hr), checkin_open=s.checkin_open,
                           last_level_change_t_s=s.last_level_t)
@@ -333,7 +338,9 @@ class SessionControl:
                                                       s.controller.rules.below_band_hold_s)),
                     min_step_interval_s=float(rules.get(
                         "min_interval_s", s.controller.rules.min_step_interval_s)),
-                    max_rung=min(int(rules.get("max_rung", top)), top))
+                    max_rung=min(int(rules.get("max_rung", top)), top),
+                    hr_excess_bpm=(None if rules.get("hr_excess_bpm") is None
+                                   else float(rules["hr_excess_bpm"])))
             if request.get("mode") is not None:
                 mode = str(request["mode"])
                 if mode not in MODES:

@@ -155,6 +155,7 @@ function renderController(s) {
   $("interval").value = c.rules.min_interval_s;
   $("controller-why").textContent = c.mode === "manual" ? "" : (c.why || "");
   $("max-rung").value = c.rules.max_rung;
+  $("hr-excess").value = c.rules.hr_excess_bpm ?? "";
   const p = c.pending;
   $("proposal").hidden = !p;
   if (p) $("proposal-text").textContent = p.summary;
@@ -340,6 +341,7 @@ function wire() {
     const rules = {band: [Number($("band-low").value), Number($("band-high").value)],
                    hold_s: Number($("hold").value), min_interval_s: Number($("interval").value)};
     if ($("max-rung").value !== "") rules.max_rung = Number($("max-rung").value);
+    rules.hr_excess_bpm = $("hr-excess").value === "" ? null : Number($("hr-excess").value);
     sendControl({type: "controller", session: current, mode: $("mode").value, rules});
   });
   $("accept").addEventListener("click", () => decide(true));
