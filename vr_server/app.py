@@ -16,6 +16,7 @@ every other state (``SessionMachine.scene_shown``).
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -60,6 +61,8 @@ LIVE_STATES = frozenset({"exposure", "check_in"})
 """States in which the exposure scene moves."""
 
 
+GC_MIDDLE_FRAMES = 256
+GC_FULL_FRAMES = 90 * 60
 PROMPT_LINES = {"suds": "checkin_suds", "expectancy": "checkin_expectancy",
                 "consent": "consent_step_up"}
 """The line the avatar asks each instrument's check-in with (unless it comes with a prompt)."""
@@ -232,7 +235,16 @@ class ServerApp:
             "commands": self._commands, "input": self._input, "scene": self._scene,
             "gaze": self._gaze, "telemetry": self._telemetry,
             "mirror_request": self._mirror_request, "mirror": self._mirror,
+            "housekeeping": self._housekeeping,
         })
+        # Python's collector runs whenever allocations pass a threshold, so a pass would land
+        # in whichever task allocated (a millisecond-scale hiccup in a 90 Hz frame). The
+        # scenes, once built, are set aside (frozen) and the collector is run in each frame's
+        # slack instead (the housekeeping task); close() gives the process back its default.
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        self._gc_frames = 0
         self._next_stats = time.monotonic() + self.config.stats_interval_s
         self._pump = threading.Thread(target=self._run_pump, name="vret-samples", daemon=True)
         self._pump.start()
@@ -259,6 +271,8 @@ class ServerApp:
         if self.pipeline is not None:
             self.pipeline.remove()
             self.pipeline = None
+            gc.unfreeze()
+            gc.enable()
         if self._pump is not None:
             self._pump_stop.set()
             self._pump.join(timeout=5)
@@ -558,6 +572,17 @@ class ServerApp:
         tex = Texture("mirror")
         self._mirror_output().add_render_texture(tex, GraphicsOutput.RTM_triggered_copy_ram)
         self._mirror_tex = tex
+
+    def _housekeeping(self) -> None:
+        """The young generation every frame, the middle one every few seconds, all of it
+        every minute (at 90 Hz)."""
+        self._gc_frames += 1
+        if self._gc_frames % GC_FULL_FRAMES == 0:
+            gc.collect()
+        elif self._gc_frames % GC_MIDDLE_FRAMES == 0:
+            gc.collect(1)
+        else:
+            gc.collect(0)
 
     def _mirror_request(self) -> None:
         now = time.monotonic()

@@ -41,6 +41,9 @@ PIPELINE: tuple[FrameTask, ...] = (
     # Panda3D draws at 50 (ShowBase's igLoop).
     FrameTask("mirror", 55, "after the draw: hand the image to the encoder thread",
               counts_as_work=False),
+    FrameTask("housekeeping", 60, "after the draw, in the frame's slack: collect the young "
+              "garbage, which would otherwise interrupt whichever task happened to allocate",
+              counts_as_work=False),
 )
 SORTS: dict[str, int] = {t.name: t.sort for t in PIPELINE}
 
