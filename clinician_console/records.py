@@ -61,6 +61,7 @@ from pydantic import (
 )
 
 from scenarios.spec import IDENTIFIER
+from telemetry.sqlite_tx import immediate
 
 SCHEMA_VERSION = 1
 RECORDS_FILENAME = "console.sqlite3"
@@ -339,17 +340,8 @@ class RecordsStore:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic write; SQLite errors come out as :class:`RecordError`."""
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise RecordError(f"console records write failed: {exc}") from exc
+        with immediate(self._db, RecordError, "console records write") as db:
+            yield db
 
     # ---------------------------------------------------------------- clients
 

@@ -31,6 +31,7 @@ from pydantic import TypeAdapter
 
 from telemetry.errors import StoreCorruptError, StoreError, StoreVersionError
 from telemetry.schemas import EventBody, StreamDescriptor
+from telemetry.sqlite_tx import immediate
 
 SCHEMA_VERSION = 1
 STORE_FILENAME = "vret.sqlite3"
@@ -206,17 +207,8 @@ class SessionStore:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic write; SQLite errors come out as :class:`StoreError`."""
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreError(f"session store write failed: {exc}") from exc
+        with immediate(self._db, StoreError, "session store write") as db:
+            yield db
 
     # ---------------------------------------------------------------- writes
 
