@@ -23,7 +23,16 @@ from telemetry.store import SessionStore
 from tests.servers import wait_for_connection, wait_for_event
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "syringe.py"
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+DOC_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshots go: docs/images with VRET_DOC_IMAGES=1 (to refresh the guide's
+    and the README's pictures), else a temporary folder, so a test run changes no file."""
+    if os.environ.get("VRET_DOC_IMAGES"):
+        return DOC_IMAGES
+    return tmp_path_factory.mktemp("images")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
@@ -180,7 +189,7 @@ def test_start_and_a_rung_change_show_in_the_telemetry(page: Any, running: Runni
     assert change.command_id is not None
 
 
-def test_the_console_screenshot(page: Any, running: Running) -> None:
+def test_the_console_screenshot(page: Any, running: Running, images: Path) -> None:
     page.click("button[data-checkin='suds']")
     wait_result(page, r"ask suds: done")
     wait_for_event(running.data_dir, running.session_id,
@@ -188,9 +197,8 @@ def test_the_console_screenshot(page: Any, running: Running) -> None:
     page.fill("#say-text", "You're doing well. Stay with it.")
     page.click("#say")
     time.sleep(3)  # a few seconds of plots at the new rung, the answer on the SUDS plot
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMAGES / "console.png"))
-    assert (IMAGES / "console.png").stat().st_size > 20_000
+    page.screenshot(path=str(images / "console.png"))
+    assert (images / "console.png").stat().st_size > 20_000
 
 
 def test_the_controller_proposes_a_step_and_the_therapist_accepts_it(
@@ -251,7 +259,8 @@ def test_stop_stops_the_session_within_a_frame(page: Any, running: Running) -> N
                            timeout=10_000)
 
 
-def test_clients_and_a_plan_can_be_kept_and_applied(page: Any, running: Running) -> None:
+def test_clients_and_a_plan_can_be_kept_and_applied(page: Any, running: Running,
+                                                     images: Path) -> None:
     page.click("#tab-clients")
     page.fill("#new-goal", "ride the lift to the office")
     page.click("#new-client")
@@ -273,7 +282,7 @@ def test_clients_and_a_plan_can_be_kept_and_applied(page: Any, running: Running)
     page.select_option("#plan-form select[name=controller]", "suggest")
     page.click("#plan-form button[type=submit]")
     page.wait_for_function("document.getElementById('client-error').textContent === 'plan saved'")
-    page.screenshot(path=str(IMAGES / "console-clients.png"))
+    page.screenshot(path=str(images / "console-clients.png"))
     # A rung beyond the scenario is refused with a message naming it.
     row.locator("input").nth(3).fill("42")
     page.click("#save-hierarchy")
