@@ -180,39 +180,39 @@ def idle(t: float, seed: int, breath_hz: float = BREATH_HZ, sitting: bool = Fals
     (not when ``sitting``) and a slow drift of head and arms."""
     rate, *ph = _person(seed)
     breath = 0.5 - 0.5 * math.cos(2 * math.pi * breath_hz * rate * t + ph[0])
-    pose: PoseDict = {}
-    # Breathing: the chest fills and lifts a little, the shoulders rise and open with it.
-    _add(pose, "chest", 0.0, -0.8 * breath, 0.0)
-    _add(pose, "neck", 0.0, 0.5 * breath, 0.0)
-    _add(pose, "shoulder_l", 0.0, 0.0, 0.7 * breath)
-    _add(pose, "shoulder_r", 0.0, 0.0, -0.7 * breath)
+    sin = math.sin
     # Slow drift: nobody holds the head or hands perfectly still.
-    drift_h = 1.6 * math.sin(0.21 * t + ph[1]) + 0.8 * math.sin(0.47 * t + ph[2])
-    drift_p = 1.0 * math.sin(0.17 * t + ph[3]) + 0.5 * math.sin(0.39 * t + ph[4])
-    _add(pose, "head", drift_h, drift_p, 0.6 * math.sin(0.13 * t + ph[5]))
-    arm = math.sin(0.23 * t + ph[6])
-    _add(pose, "shoulder_l", 0.0, 1.2 * arm, 0.0)
-    _add(pose, "shoulder_r", 0.0, -1.0 * arm, 0.0)
-    _add(pose, "elbow_l", 0.0, 3.0 + 2.0 * math.sin(0.19 * t + ph[7]), 0.0)
-    _add(pose, "elbow_r", 0.0, 3.0 - 2.0 * math.sin(0.19 * t + ph[7]), 0.0)
+    drift_h = 1.6 * sin(0.21 * t + ph[1]) + 0.8 * sin(0.47 * t + ph[2])
+    drift_p = 1.0 * sin(0.17 * t + ph[3]) + 0.5 * sin(0.39 * t + ph[4])
+    arm = sin(0.23 * t + ph[6])
+    elbow = 2.0 * sin(0.19 * t + ph[7])
+    # Built as one literal (the avatar's idle runs every frame): breathing fills the chest and
+    # lifts it a little, the shoulders rise and open with it; the head and arms drift.
+    pose: PoseDict = {
+        "chest": (0.0, -0.8 * breath, 0.0),
+        "neck": (0.0, 0.5 * breath, 0.0),
+        "shoulder_l": (0.0, 1.2 * arm, 0.7 * breath),
+        "shoulder_r": (0.0, -1.0 * arm, -0.7 * breath),
+        "head": (drift_h, drift_p, 0.6 * sin(0.13 * t + ph[5])),
+        "elbow_l": (0.0, 3.0 + elbow, 0.0),
+        "elbow_r": (0.0, 3.0 - elbow, 0.0),
+    }
     if not sitting:
         # Weight shift: the pelvis tips toward the free leg and the spine leans back over the
-        # standing one; the hips turn the other way so the feet stay planted.
-        s = weight_shift(t, seed)
-        _add(pose, "pelvis", 1.2 * s, 0.0, 2.2 * s)
-        _add(pose, "hip_l", 0.0, 0.0, -2.2 * s)
-        _add(pose, "hip_r", 0.0, 0.0, -2.2 * s)
-        _add(pose, "spine", 0.0, 0.0, -1.4 * s)
-        _add(pose, "chest", -0.8 * s, 0.0, -0.6 * s)
-        _add(pose, "neck", 0.0, 0.0, -0.2 * s)
-        # The free leg's knee relaxes a little.
-        free_l, free_r = max(0.0, -s), max(0.0, s)
-        _add(pose, "hip_l", 0.0, 2.0 * free_r, 0.0)
-        _add(pose, "knee_l", 0.0, -4.0 * free_r, 0.0)
-        _add(pose, "ankle_l", 0.0, 2.0 * free_r, 0.0)
-        _add(pose, "hip_r", 0.0, 2.0 * free_l, 0.0)
-        _add(pose, "knee_r", 0.0, -4.0 * free_l, 0.0)
-        _add(pose, "ankle_r", 0.0, 2.0 * free_l, 0.0)
+        # standing one; the hips turn the other way so the feet stay planted, and the free
+        # leg's knee relaxes a little.
+        w = weight_shift(t, seed)
+        free_l, free_r = max(0.0, -w), max(0.0, w)
+        pose["pelvis"] = (1.2 * w, 0.0, 2.2 * w)
+        pose["hip_l"] = (0.0, 2.0 * free_r, -2.2 * w)
+        pose["hip_r"] = (0.0, 2.0 * free_l, -2.2 * w)
+        pose["spine"] = (0.0, 0.0, -1.4 * w)
+        pose["chest"] = (-0.8 * w, -0.8 * breath, -0.6 * w)
+        pose["neck"] = (0.0, 0.5 * breath, -0.2 * w)
+        pose["knee_l"] = (0.0, -4.0 * free_r, 0.0)
+        pose["ankle_l"] = (0.0, 2.0 * free_r, 0.0)
+        pose["knee_r"] = (0.0, -4.0 * free_l, 0.0)
+        pose["ankle_r"] = (0.0, 2.0 * free_l, 0.0)
     return IdleFrame(pose, 1.0 + 0.022 * breath, blink(t, seed), breath)
 
 
@@ -696,8 +696,7 @@ class Animator:
         self._breath_phase += dt * self.breath_hz / BREATH_HZ
         frame = idle(self._breath_phase, self.seed, BREATH_HZ, self.posture == "sitting")
         # Every driven joint is set each frame (a joint left out would keep a stale angle).
-        pose = dict(_REST)
-        add_poses(pose, frame.pose)
+        pose = {**_REST, **frame.pose}  # the rest pose is all zeros: idle's angles as they are
         blink_v = blink(t, self.seed)
         chest = frame.chest_scale
         if self.softened:

@@ -455,20 +455,22 @@ class HumanoidBody:
         from scratch). An unknown name raises ``KeyError`` naming it, before anything moves.
         """
         joints = self._joints
-        for name in angles:
-            if name not in joints:
-                raise KeyError(f"unknown joint {name!r}; joints: {', '.join(JOINTS)}")
+        if not angles.keys() <= joints.keys():
+            unknown = next(name for name in angles if name not in joints)
+            raise KeyError(f"unknown joint {unknown!r}; joints: {', '.join(JOINTS)}")
         applied = self._applied
+        e = POSE_EPSILON_DEG
         for name, hpr in angles.items():
             # A joint is only set when it has moved visibly since it was last set: each set
             # marks the joint's branch for the next cull, which costs more than the test.
-            last = applied.get(name)
             h, p_, r = hpr
-            if (last is None or abs(h - last[0]) > POSE_EPSILON_DEG
-                    or abs(p_ - last[1]) > POSE_EPSILON_DEG
-                    or abs(r - last[2]) > POSE_EPSILON_DEG):
-                applied[name] = (h, p_, r)
-                joints[name].set_hpr(h, p_, r)
+            last = applied.get(name)
+            if last is not None:
+                dh, dp, dr = h - last[0], p_ - last[1], r - last[2]
+                if -e <= dh <= e and -e <= dp <= e and -e <= dr <= e:
+                    continue
+            applied[name] = (h, p_, r)
+            joints[name].set_hpr(h, p_, r)
 
     def reset_pose(self) -> None:
         """Every joint back to its rest angles (standing relaxed, looking ahead)."""

@@ -9,8 +9,10 @@ process):
   virtual client, a console process connected over loopback (subscribed to everything, sending
   a level change every 2 s and a check-in every 12 s), the scenario at its upper rungs.
   Own work is the time of the frame pipeline's tasks (commands, input, scene, gaze, telemetry),
-  which excludes Panda3D's draw. The view is rendered at 64x36 here, so that software
-  rendering does not starve the loop on a machine without a GPU.
+  which excludes Panda3D's draw and the virtual client's own decisions (the ``client`` task,
+  a stand-in for the person and their headset; its mean is reported with the others).
+  The view is rendered at 64x36 here, so that software rendering does not starve the loop on
+  a machine without a GPU.
 * **render**: frame times offscreen at 1280x720 (mono) and 2x1440x1600 (stereo, a current
   headset's per-eye size), with the loop unthrottled. The baseline in the same run is the
   same scene drawn with none of vret's tasks (Panda3D alone), so the difference is our cost.

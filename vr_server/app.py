@@ -165,6 +165,8 @@ class ServerApp:
             voice=Voice(tts_available()) if audio else None, model=config.avatar_model)
         self._previous_state = "ready"
         self._voiced_checkin: str | None = None
+        self._client_pose: Any = None
+        """The virtual client's pose for this frame (the client task computes it)."""
         self._prompted: dict[str, float] = {}
         """Check-in id -> when the avatar began to voice its prompt (the virtual client
         answers only a question it has heard)."""
@@ -232,7 +234,8 @@ class ServerApp:
 
             self.window_input = WindowInput(self.engine, self.host, self.stage)
         self.pipeline = FramePipeline(self.engine.task_mgr, {
-            "commands": self._commands, "input": self._input, "scene": self._scene,
+            "commands": self._commands, "client": self._client, "input": self._input,
+            "scene": self._scene,
             "gaze": self._gaze, "telemetry": self._telemetry,
             "mirror_request": self._mirror_request, "mirror": self._mirror,
             "housekeeping": self._housekeeping,
@@ -393,25 +396,31 @@ class ServerApp:
             scene, error = self.stage.failures.pop(0)
             self.host.scenario_failed(scene, error)
 
-    def _input(self) -> None:
+    def _client(self) -> None:
+        """The virtual client's move this frame (a stand-in for the person and headset)."""
+        if self.client is None:
+            return
         t_s = self.host.clock.now_ns() * 1e-9
-        if self.client is not None:
-            state = self.host.machine.state
-            if state in LIVE_STATES:
-                self._last_exposure = self.source.exposure
-            elif not self.host.machine.scene_shown:
-                self._last_exposure = 0.0
-            spec = self.spec
-            # What the client saw last frame (the gaze task's snapshot of the scene).
-            observation = SceneObservation(
-                viewpoint=spec.viewpoint, view_heading=spec.view_heading,
-                stimulus_positions=self._stimulus_positions,
-                avatar_position=self._avatar_face,
-                avatar_speaking=self.avatar.queue.current is not None,
-                exposure=self._last_exposure, looking_at=self._looking_at,
-                stimulus_distance_m=self._distance)
-            with self._client_lock:
-                pose = self.client.update(t_s, self._dt, observation)
+        state = self.host.machine.state
+        if state in LIVE_STATES:
+            self._last_exposure = self.source.exposure
+        elif not self.host.machine.scene_shown:
+            self._last_exposure = 0.0
+        spec = self.spec
+        # What the client saw last frame (the gaze task's snapshot of the scene).
+        observation = SceneObservation(
+            viewpoint=spec.viewpoint, view_heading=spec.view_heading,
+            stimulus_positions=self._stimulus_positions,
+            avatar_position=self._avatar_face,
+            avatar_speaking=self.avatar.queue.current is not None,
+            exposure=self._last_exposure, looking_at=self._looking_at,
+            stimulus_distance_m=self._distance)
+        with self._client_lock:
+            self._client_pose = self.client.update(t_s, self._dt, observation)
+
+    def _input(self) -> None:
+        pose = self._client_pose
+        if self.client is not None and pose is not None:
             x, y, z = pose.head_pos
             h, p, r = pose.head_hpr
             self.engine.head.set_pos_hpr(x, y, z, h, p, r)

@@ -29,6 +29,10 @@ PIPELINE: tuple[FrameTask, ...] = (
     FrameTask("commands", -60, "console commands and the client's own actions (keys, the "
               "virtual client's stop and answers) first: a stop received before this frame "
               "starts removes the stimulus from this frame's image"),
+    FrameTask("client", -55, "the virtual client, where one stands in for the person and "
+              "their headset: it decides where they look and how they react. Not the "
+              "server's work (with a headset, the runtime's tracking does this), so timed "
+              "apart", counts_as_work=False),
     FrameTask("input", -50, "the client's head and gaze (headset, window or virtual client) "
               "before anything uses where the client is"),
     FrameTask("scene", -40, "the session state picks the scene; the scenario ramps toward "
