@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 Point = tuple[float, float]
+Points = Sequence[Point] | np.ndarray
+"""Floor points: a sequence of pairs, or an ``(n, 2)`` array (an audience, made once)."""
 Area = tuple[float, float, float, float]
 """Free floor enclosed by walls: ``(x_min, y_min, x_max, y_max)``."""
 
@@ -61,10 +63,10 @@ def distance_to_segment(p: Point, a: Point, b: Point) -> float:
     return math.dist(p, (ax + t * dx, ay + t * dy))
 
 
-def clearances(spots: np.ndarray, client: Point, stimuli: Sequence[Point]) -> np.ndarray:
+def clearances(spots: np.ndarray, client: Point, stimuli: Points) -> np.ndarray:
     """For each of ``spots`` (an ``(m, 2)`` array), the distance to the nearest line from the
     client to a stimulus (infinite without stimuli). Vectorised: an audience is 60 lines."""
-    if not stimuli:
+    if len(stimuli) == 0:
         return np.full(len(spots), np.inf)
     a = np.asarray(client, dtype=float)
     d = np.asarray(stimuli, dtype=float) - a                 # (n, 2) client -> stimulus
@@ -76,7 +78,7 @@ def clearances(spots: np.ndarray, client: Point, stimuli: Sequence[Point]) -> np
     return result
 
 
-def in_the_way(spot: Point, client: Point, stimuli: Sequence[Point]) -> bool:
+def in_the_way(spot: Point, client: Point, stimuli: Points) -> bool:
     """Whether a body at ``spot`` would stand between the client and any stimulus."""
     if len(stimuli) <= 8:  # a few lines: plain floats beat numpy's call overhead
         return any(distance_to_segment(spot, client, s) < BODY_RADIUS_M + CLEARANCE_M
@@ -103,7 +105,7 @@ def keep_inside(spot: Point, area: Area | None) -> Point:
     return (x, y)
 
 
-def choose(client: Point, client_heading: float, stimuli: Sequence[Point],
+def choose(client: Point, client_heading: float, stimuli: Points,
            stepped_back: bool = False, area: Area | None = None) -> Placement | None:
     """The best spot around the client: the preferred side if it is clear of every line of
     sight to a stimulus, else the nearest clear bearing (searching both ways), else behind.
@@ -151,7 +153,7 @@ def step_toward(current: Point, goal: Point, dt: float, speed: float = WALK_SPEE
     return (current[0] + (goal[0] - current[0]) * k, current[1] + (goal[1] - current[1]) * k)
 
 
-def _escape(current: Point, client: Point, stimuli: Sequence[Point], dt: float,
+def _escape(current: Point, client: Point, stimuli: Points, dt: float,
             speed: float) -> Point:
     """Step straight away from the nearest line of sight (never across it)."""
     nearest = min(stimuli, key=lambda s: distance_to_segment(current, client, s))
@@ -168,7 +170,7 @@ def _escape(current: Point, client: Point, stimuli: Sequence[Point], dt: float,
     return (current[0] + away[0] * step, current[1] + away[1] * step)
 
 
-def walk(current: Point, goal: Point, client: Point, stimuli: Sequence[Point], dt: float,
+def walk(current: Point, goal: Point, client: Point, stimuli: Points, dt: float,
          speed: float = WALK_SPEED, area: Area | None = None) -> Point:
     """One step toward ``goal`` that never crosses a line of sight: if the straight step would
     enter one, go around the client instead (along the circle), or stay. Within walls
@@ -176,7 +178,7 @@ def walk(current: Point, goal: Point, client: Point, stimuli: Sequence[Point], d
     return keep_inside(_step(current, goal, client, stimuli, dt, speed), area)
 
 
-def _step(current: Point, goal: Point, client: Point, stimuli: Sequence[Point], dt: float,
+def _step(current: Point, goal: Point, client: Point, stimuli: Points, dt: float,
           speed: float) -> Point:
     if in_the_way(current, client, stimuli):
         return _escape(current, client, stimuli, dt, speed)

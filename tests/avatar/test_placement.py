@@ -78,3 +78,18 @@ def test_walking_within_walls_never_leaves_them() -> None:
         spot = placement.walk(spot, (-4.0, 0.5), (0.0, 0.0), [(0.0, 3.0)], 1 / 90, area=area)
         assert placement.inside(spot, area)
     assert spot[0] == pytest.approx(area[0] + placement.BODY_RADIUS_M)
+
+
+def test_an_audience_as_an_array_gives_the_same_answers_as_pairs() -> None:
+    rng = np.random.default_rng(11)
+    faces = [(float(x), float(y)) for x, y in rng.uniform((-4, 3), (4, 9), size=(60, 2))]
+    array = np.asarray(faces)
+    client = (0.0, 0.0)
+    spot = placement.choose(client, 0.0, faces)
+    assert spot is not None
+    assert placement.choose(client, 0.0, array) == spot
+    for probe in ((-1.2, 0.0), (0.0, 1.0), (1.5, 0.5)):
+        assert placement.in_the_way(probe, client, array) == \
+            placement.in_the_way(probe, client, faces)
+        assert placement.walk(probe, (spot.x, spot.y), client, array, 0.1) == \
+            placement.walk(probe, (spot.x, spot.y), client, faces, 0.1)
