@@ -307,11 +307,6 @@ class SessionControl:
 
         self.bridge.command(s.session, name, args, done)
 
-    def command_done(self, session: str, name: str, args: dict[str, Any],
-                     result: Update) -> None:
-        """A command the page sent was answered (nothing to do: level changes reach the
-        controller as events, with their times)."""
-
     # ---------------------------------------------------------------- from the page
 
     def handle(self, request: dict[str, Any]) -> list[Update]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from clinician_console.bridge import Bridge, Outbox, Update
+from clinician_console.bridge import Bridge, Update
 from clinician_console.session_control import SessionControl
 
 log = logging.getLogger(__name__)
@@ -244,7 +244,6 @@ class ConsoleServer:
         def done(result: Update) -> None:
             reply = {"type": "result", "id": request_id, "session": session, "name": name,
                      **result}
-            self.control.command_done(session, name, args, result)
             loop.call_soon_threadsafe(self._send_soon, page, reply)
 
         if not isinstance(args, dict):
@@ -283,8 +282,3 @@ class ConsoleServer:
         """Wake the flusher from any thread (the controllers' updates)."""
         if self._loop is not None and self._nudge is not None:
             self._loop.call_soon_threadsafe(self._nudge.set)
-
-
-def page_outbox() -> Outbox:
-    """The outbox the bridge fills for the pages."""
-    return Outbox()
