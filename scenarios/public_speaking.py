@@ -578,6 +578,10 @@ class Listener:
     moving: bool = True
     """Whether the posture is still easing toward its target (else it is not re-applied)."""
     head_set: tuple[float, float, float] = (1e9, 0.0, 0.0)
+    seated_legs: NodePath | None = None
+    """The legs as they rest on the seat, merged into one mesh (one draw instead of six);
+    the jointed legs are shown only while the listener stands and walks."""
+    leg_meshes: list[NodePath] = field(default_factory=list)
     eyes_set: tuple[float, float] = (1e9, 0.0)
     event_t: float = 0.0
     path: list[tuple[float, float, float]] = field(default_factory=list)
@@ -1071,6 +1075,7 @@ class PublicSpeaking(Scenario):
                          "knee_r": (0.0, knee_p, 5.0), "ankle_r": (0.0, ankle_p, 0.0)}
         for name, hpr in listener.legs.items():
             person.joints[name].set_hpr(*hpr)
+        self._merge_seated_legs(listener)
         heading = listener.heading
         rad = math.radians(heading)
         back = (math.sin(rad) * 0.05, -math.cos(rad) * 0.05)  # a little behind the centre
@@ -1080,6 +1085,40 @@ class PublicSpeaking(Scenario):
         for name in (*POSE_JOINTS, "neck", "head"):
             person.joints[name].set_hpr(0, 0, 0)
         listener.eyes = person.head_position(self.root)
+
+    @staticmethod
+    def _merge_seated_legs(listener: Listener) -> None:
+        """Copy the seated legs' meshes, placed as they rest, into one merged mesh under the
+        body's root, and hide the jointed ones (a full hall is 60 people; their legs never
+        move while they sit)."""
+        person = listener.person
+        root = person.root
+        merged = root.attach_new_node("seated-legs")
+        meshes: list[NodePath] = []
+        for name in LEGS:
+            for mesh in person.joints[name].find_all_matches("+GeomNode"):
+                copy = mesh.copy_to(merged)
+                copy.set_transform(mesh.get_transform(root))
+                meshes.append(mesh)
+        merged.flatten_strong()
+        listener.seated_legs = merged
+        listener.leg_meshes = meshes
+        for mesh in meshes:
+            mesh.hide()
+
+    @staticmethod
+    def _legs_jointed(listener: Listener, jointed: bool) -> None:
+        """Show the jointed legs (standing, walking) or the merged seated ones."""
+        if listener.seated_legs is None:
+            return
+        if jointed:
+            listener.seated_legs.hide()
+            for mesh in listener.leg_meshes:
+                mesh.show()
+        else:
+            listener.seated_legs.show()
+            for mesh in listener.leg_meshes:
+                mesh.hide()
 
     def _build_sounds(self) -> None:
         rng, sound = self.rng, self.context.sound
@@ -1130,6 +1169,7 @@ class PublicSpeaking(Scenario):
         listener.person.root.set_pos_hpr(listener.seated_pos, Vec3(listener.heading, 0, 0))
         for name, hpr in listener.legs.items():
             listener.person.joints[name].set_hpr(*hpr)
+        self._legs_jointed(listener, False)
         self._retarget(listener, ATTENTIVE)
         listener.pose = list(listener.target)
         self._apply_pose(listener)
@@ -1557,6 +1597,8 @@ class PublicSpeaking(Scenario):
             self._end_whisper(who)
         who.state = state
         who.event_t = 0.0
+        if state == WALKOUT:
+            self._legs_jointed(who, True)
         if who not in self.actors:
             self.actors.append(who)
         who.look = who.look_at = None
