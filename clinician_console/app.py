@@ -44,7 +44,6 @@ async def serve_console(infos: Sequence[ConnectionInfo], web_config: WebConfig,
     bridge.start()
     try:
         await server.start()
-        control.nudge = server.nudge
         bridge.on_connection = control.connection
         if on_ready is not None:
             on_ready(server)

@@ -18,8 +18,6 @@ import logging
 import math
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -97,9 +95,9 @@ class SessionControl:
         self.sessions: dict[str, SessionState] = {
             sid: SessionState(sid, Controller(Rules(max_rung=DEFAULT_MAX_RUNG), mode="manual"))
             for sid in bridge.sessions}
-        self._out: deque[Update] = deque(maxlen=5000)
+        # The bridge's thread (events, samples) and the web loop (the page's messages) both
+        # reach a session's state.
         self._lock = threading.RLock()
-        self.nudge: Callable[[], None] = lambda: None
         bridge.on_event = self.on_event
         bridge.on_series = self.on_series
 
@@ -113,16 +111,8 @@ class SessionControl:
     # ---------------------------------------------------------------- output
 
     def _put(self, update: Update) -> None:
-        with self._lock:
-            self._out.append(update)
-        self.nudge()
-
-    def drain(self) -> list[Update]:
-        """Updates for the pages since the last call."""
-        with self._lock:
-            items = list(self._out)
-            self._out.clear()
-        return items
+        """For the pages: into the bridge's outbox, with the sessions' own updates."""
+        self.bridge.outbox.put(update)
 
     def snapshot(self) -> list[Update]:
         """The controllers' state, for a page that just opened."""

@@ -265,7 +265,6 @@ class ConsoleServer:
             await self._nudge.wait()
             self._nudge.clear()
             updates = self.bridge.outbox.drain()
-            updates += self.control.drain()
             if updates and self.pages:
                 text = json.dumps(updates)
                 for page in list(self.pages):
@@ -277,8 +276,3 @@ class ConsoleServer:
                     except ConnectionError:
                         self.dropped += len(updates)
             await asyncio.sleep(FLUSH_S)
-
-    def nudge(self) -> None:
-        """Wake the flusher from any thread (the controllers' updates)."""
-        if self._loop is not None and self._nudge is not None:
-            self._loop.call_soon_threadsafe(self._nudge.set)
