@@ -88,8 +88,9 @@ def _console(info: Any, stop: Any, rungs: int) -> None:
     subscriber.close()
 
 
-def worker_work(scenario: str, seconds: float) -> dict[str, Any]:
-    """Own work per frame at 90 Hz with a console attached."""
+def worker_work(scenario: str, seconds: float, mode: str = "offscreen",
+                size: tuple[int, int] = (64, 36)) -> dict[str, Any]:
+    """Own work per frame at 90 Hz with a console attached, drawn in ``mode`` at ``size``."""
     from vr_server.app import AppConfig, ServerApp
     from vr_server.engine import DisplayConfig
     from vr_server.host import HostConfig
@@ -98,7 +99,8 @@ def worker_work(scenario: str, seconds: float) -> dict[str, Any]:
         app = ServerApp(AppConfig(
             scenario=scenario, keep_timings=True,
             host=HostConfig(data_dir=Path(tmp), session_id="s-bench"),
-            display=DisplayConfig(mode="offscreen", size=(64, 36), frame_rate=90.0)))
+            display=DisplayConfig(mode=mode, size=size,  # type: ignore[arg-type]
+                                  frame_rate=90.0)))
         app.start()
         assert app.host.connection_file is not None
         from telemetry.connection import ConnectionInfo
@@ -125,7 +127,8 @@ def worker_work(scenario: str, seconds: float) -> dict[str, Any]:
             "work_cpu_ms": _quantiles([c for _, _, c in timings]),
             "task_us_mean": per_task,
             "frame_interval_ms": _quantiles(frames),
-            "fps": len(frames) / sum(frames) if frames else 0.0}
+            "fps": len(frames) / sum(frames) if frames else 0.0,
+            "display": f"{mode} {size[0]}x{size[1]}", "renderer": app.engine.renderer_name}
 
 
 def worker_render(scenario: str, mode: str, size: tuple[int, int], frames: int,
@@ -197,12 +200,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=None,
                         help="seconds of own-work measurement per scenario")
     parser.add_argument("--frames", type=int, default=None, help="frames per render timing")
+    parser.add_argument("--work-display", default="offscreen:64x36", metavar="MODE:WxH",
+                        help="display of the own-work runs (default offscreen:64x36, small so "
+                             "that software rendering does not starve the loop; with a GPU, "
+                             "stereo:1440x1600 is a headset's load)")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         kind, scenario, *rest = args.worker
         if kind == "work":
-            result = worker_work(scenario, float(rest[0]))
+            w, h = (int(v) for v in rest[2].split("x"))
+            result = worker_work(scenario, float(rest[0]), rest[1], (w, h))
         else:
             w, h = (int(v) for v in rest[1].split("x"))
             result = worker_render(scenario, rest[0], (w, h), int(rest[2]), kind == "render")
@@ -210,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     scenarios = [s for s in args.scenarios.split(",") if s]
+    work_mode, _, work_size = args.work_display.partition(":")
+    if work_mode not in ("offscreen", "stereo") or "x" not in work_size:
+        parser.error(f"--work-display {args.work_display!r}: expected offscreen|stereo:WxH")
     seconds = args.seconds or (4.0 if args.quick else 20.0)
     frames = args.frames or (3 if args.quick else 20)
     shapes = [("mono", "offscreen", "1280x720")] if args.quick else [
@@ -219,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     renderer = "unknown"
     for scenario in scenarios:
-        entry: dict[str, Any] = {"work": _spawn(["work", scenario, str(seconds)], 300)}
+        entry: dict[str, Any] = {"work": _spawn(["work", scenario, str(seconds), work_mode,
+                                                  work_size], 300)}
         for label, mode, size in shapes:
             for kind in ("render", "bare"):
                 measured = _spawn([kind, scenario, mode, size, str(frames)], 600)
@@ -232,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                           "python": platform.python_version()},
               "renderer": renderer, "target_work_p99_ms": TARGET_P99_MS,
-              "seconds": seconds, "frames": frames, "scenarios": results}
+              "seconds": seconds, "frames": frames, "work_display": args.work_display,
+              "scenarios": results}
     path = QUICK_RESULTS_PATH if args.quick else RESULTS_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
@@ -258,7 +271,8 @@ def _print_scenario(scenario: str, entry: dict[str, Any],
         w = work["work_ms"]
         c = work["work_cpu_ms"]
         print(f"  own work per frame at 90 Hz: p50 {w['p50']:.3f} ms  p99 {w['p99']:.3f} ms  "
-              f"max {w['max']:.2f} ms  ({w['n']} frames, loop at {work['fps']:.1f} fps)")
+              f"max {w['max']:.2f} ms  ({w['n']} frames, loop at {work['fps']:.1f} fps, "
+              f"{work.get('display', '?')})")
         print(f"    its CPU time (without waits for a core or the GIL): p50 {c['p50']:.3f} ms "
               f" p99 {c['p99']:.3f} ms")
         print("    mean per task, µs: " + "  ".join(

@@ -26,8 +26,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-import numpy as np
-from panda3d.core import GraphicsOutput, Point3, Texture, Vec3
+from panda3d.core import GraphicsOutput, Point3, Vec3
 
 from avatar.behaviours import GESTURES
 from avatar.bodies import BodyModel
@@ -46,6 +45,7 @@ from vr_server.frame import FramePipeline
 from vr_server.frame_samples import FrameSource
 from vr_server.host import HostConfig, SessionHost
 from vr_server.mirror import MirrorConfig, MirrorEncoder
+from vr_server.mirror_copy import MirrorCopy
 from vr_server.stage import Stage
 from vr_server.virtual_client import SceneObservation, VirtualClient, VirtualClientParams
 
@@ -198,8 +198,7 @@ class ServerApp:
         self._last_exposure = 0.0
         self._answer_due: tuple[float, float, str] | None = None
         self._next_mirror = 0.0
-        self._mirror_wanted = False
-        self._mirror_tex: Texture | None = None
+        self._mirror_copy: MirrorCopy | None = None
         self._next_stats = 0.0
 
     def _wants_virtual_client(self) -> bool:
@@ -289,8 +288,10 @@ class ServerApp:
         self.host.close(reason=reason)
         self.avatar.unload()
         self.stage.unload()
-        if self._mirror_tex is not None:
+        if self._mirror_copy is not None:
+            self._mirror_copy.close()
             self._mirror_output().clear_render_textures()
+            self._mirror_copy = None
 
     # ------------------------------------------------------------------ frame tasks
 
@@ -575,12 +576,11 @@ class ServerApp:
         return self.engine.output
 
     def _setup_mirror_copy(self) -> None:
-        """A texture the draw copies into RAM, only on the frames a mirror image is due."""
+        """The GPU-scaled copy the draw makes, only on the frames a mirror image is due."""
         if self.config.mirror.rate_hz <= 0:
             return
-        tex = Texture("mirror")
-        self._mirror_output().add_render_texture(tex, GraphicsOutput.RTM_triggered_copy_ram)
-        self._mirror_tex = tex
+        self._mirror_copy = MirrorCopy(self._mirror_output(), self.config.mirror.width,
+                                       self.config.display.mode == "stereo")
 
     def _housekeeping(self) -> None:
         """The young generation every frame, the middle one every few seconds, all of it
@@ -595,25 +595,19 @@ class ServerApp:
 
     def _mirror_request(self) -> None:
         now = time.monotonic()
-        self._mirror_wanted = self._mirror_tex is not None and now >= self._next_mirror
-        if self._mirror_wanted:
+        copy = self._mirror_copy
+        if copy is not None and now >= self._next_mirror:
             period = 1.0 / self.config.mirror.rate_hz
             self._next_mirror += period
             if self._next_mirror <= now:  # behind (or the first frame): restart the schedule
                 self._next_mirror = now + period
-            self._mirror_output().trigger_copy()
+            copy.request()
 
     def _mirror(self) -> None:
-        tex = self._mirror_tex
-        if not self._mirror_wanted or tex is None or not tex.has_ram_image():
-            return
-        data = tex.get_ram_image_as("RGB")
-        image = np.frombuffer(memoryview(data), np.uint8).reshape(
-            tex.get_y_size(), tex.get_x_size(), 3)[::-1]
-        if self.config.display.mode == "stereo":
-            image = image[:, : image.shape[1] // 2]  # the left eye
-        self.mirror.submit(np.ascontiguousarray(image), self.host.frame,
-                           self.host.clock.now_ns())
+        copy = self._mirror_copy
+        image = copy.take() if copy is not None else None
+        if image is not None:
+            self.mirror.submit(image, self.host.frame, self.host.clock.now_ns())
 
     def _publish_frame(self, frame: Frame) -> None:
         transport = self.host.transport
