@@ -198,11 +198,20 @@ class Mesh:
     along its axis and whose columns turn counter-clockwise about it.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, detail: float = 1.0) -> None:
         self.name = name
+        self.detail = detail
+        """Scales every shape's segments and rings (1: as asked; an audience far away needs
+        fewer: vertices, not pixels, are what a software renderer pays for)."""
         self._verts: list[np.ndarray] = []
         self._tris: list[np.ndarray] = []
         self._count = 0
+
+    def _n(self, count: int, least: int = 6) -> int:
+        """``count`` scaled by :attr:`detail` (never below ``least``, nor above ``count``)."""
+        if self.detail >= 1.0:
+            return count
+        return max(min(least, count), round(count * self.detail))
 
     def grid(self, pts: np.ndarray, normals: np.ndarray, color: Color | np.ndarray,
              keep: np.ndarray | None = None) -> None:
@@ -224,7 +233,7 @@ class Mesh:
                   z_floor: float | None = None) -> None:
         """An ellipsoid. ``keep(directions)`` -> bool per quad keeps part of it (an eyelid);
         ``z_floor`` flattens everything below that height into a flat bottom (a sole)."""
-        d = _sphere_dirs(segments, rings)
+        d = _sphere_dirs(self._n(segments), self._n(rings, 4))
         r = np.asarray(radii, float)
         pts = np.asarray(center, float) + d * r
         n = d / r
@@ -256,7 +265,7 @@ class Mesh:
         a = refv - (tang @ refv)[:, None] * tang
         a /= np.linalg.norm(a, axis=-1, keepdims=True)
         b = np.cross(tang, a)
-        t = np.linspace(0.0, 2 * math.pi, segments + 1)
+        t = np.linspace(0.0, 2 * math.pi, self._n(segments) + 1)
         ca, sb = np.cos(t)[None, :, None], np.sin(t)[None, :, None]
         rad = np.asarray(radii, float)
         grid = (pts[:, None, :] + ca * rad[:, 0, None, None] * a[:, None, :]
@@ -278,6 +287,7 @@ class Mesh:
         n = len(s)
         first = np.asarray(before, float) if before is not None else s[0]
         last = np.asarray(after, float) if after is not None else s[-1]
+        steps = self._n(steps, 1)
         rows = []
         for i in range(n - 1):
             s0 = s[i - 1] if i > 0 else first
@@ -290,7 +300,7 @@ class Mesh:
                                    + (3 * s1 - s0 - 3 * s2 + s3) * t ** 3))
         rows.append(s[-1])
         r = np.asarray(rows)
-        ang = np.linspace(0.0, 2 * math.pi, segments + 1)
+        ang = np.linspace(0.0, 2 * math.pi, self._n(segments) + 1)
         e = 2.0 / power
         cx = np.sign(np.cos(ang)) * np.abs(np.cos(ang)) ** e
         cy = np.sign(np.sin(ang)) * np.abs(np.sin(ang)) ** e
@@ -315,7 +325,8 @@ class Mesh:
         """The smooth union of ellipsoids, found along rays from ``origin`` (which must be
         inside, and the shape star-shaped about it). ``shade(points, normals)`` may return
         per-vertex colours (a blush on the cheeks)."""
-        pts, normals = blob_surface(origin, parts, smooth, segments, rings, reach)
+        pts, normals = blob_surface(origin, parts, smooth, self._n(segments),
+                                    self._n(rings, 4), reach)
         self.grid(pts, normals, shade(pts, normals) if shade is not None else color)
 
     def node(self) -> GeomNode:
@@ -417,9 +428,12 @@ class HumanoidBody:
     :meth:`set_eyelids` and :meth:`set_chest_scale` drive the face and breathing.
     """
 
-    def __init__(self, parent: NodePath, appearance: Appearance, name: str = "person") -> None:
+    def __init__(self, parent: NodePath, appearance: Appearance, name: str = "person",
+                 detail: float = 1.0) -> None:
         self.appearance = appearance
         self.name = name
+        self.detail = detail
+        """Mesh detail (1 full; lower for people seen from afar: see :class:`Mesh`)."""
         self.root: NodePath = parent.attach_new_node(name)
         self.scale = appearance.height_m / REF_HEIGHT
         """Model-to-metres factor of the skeleton (1 at :data:`REF_HEIGHT`)."""
@@ -578,7 +592,7 @@ class HumanoidBody:
         # and chest share one spline through the same sections and meet at the chest joint,
         # so at rest they join without a crease and a small bend opens no visible gap.
         # Sections: height, forward offset, half width, half depth.
-        m = Mesh(f"{self.name}-pelvis")
+        m = Mesh(f"{self.name}-pelvis", self.detail)
         m.loft(sections(PELVIS_Z, (
             (0.805, -0.014, 0.075, 0.05), (0.83, -0.015, 0.125, 0.085),
             (0.87, -0.016, 0.152, 0.099), (0.91, -0.012, 0.161, 0.103),
@@ -586,7 +600,7 @@ class HumanoidBody:
             trousers, 24, power=2.2)
         m.attach(pelvis)
 
-        m = Mesh(f"{self.name}-spine")
+        m = Mesh(f"{self.name}-spine", self.detail)
         torso = sections(0.0, (
             (0.93, 0.0, 0.168, 0.109), (0.96, 0.0, 0.163, 0.106),
             (1.02, 0.002, 0.150, 0.099), (1.08, 0.004, 0.146, 0.099),
@@ -607,12 +621,12 @@ class HumanoidBody:
 
         # Chest to shoulders: what breathes. The top narrows over the shoulders to the neck
         # (the slope of the trapezius), so the neck does not stand on a flat shelf.
-        m = Mesh(f"{self.name}-chest")
+        m = Mesh(f"{self.name}-chest", self.detail)
         m.loft(shifted(torso[split:], CHEST_Z), top, 28, power=2.4,
                before=shifted(torso[split - 1:split], CHEST_Z)[0])
         self._chest_mesh = m.attach(chest)
 
-        m = Mesh(f"{self.name}-neck")
+        m = Mesh(f"{self.name}-neck", self.detail)
         # The neck leans forward a little and flares into the shoulders at its base.
         zs = np.array([-0.03, 0.0, 0.03, 0.07, HEAD_Z - NECK_Z + 0.035])
         rs = np.array([0.068, 0.06, 0.054, 0.051, 0.05]) * lw
@@ -654,7 +668,7 @@ class HumanoidBody:
             k = k * (y > 0.03)
             return np.asarray(skin_a + (blush - skin_a) * k[..., None])
 
-        m = Mesh(f"{self.name}-head")
+        m = Mesh(f"{self.name}-head", self.detail)
         m.blob((0.0, 0.01, 0.085), face, skin, smooth=0.014, segments=40, rings=30,
                shade=cheeks)
         # Nose: bridge, tip and wings, smoothly joined, sitting on the face.
@@ -698,7 +712,7 @@ class HumanoidBody:
         iris = linear(a.eye_colour)
         for side, sx in (("l", -1.0), ("r", 1.0)):
             eye = self._add_joint(f"eye_{side}", head, (sx * ex, ey, ez))
-            m = Mesh(f"{self.name}-eye-{side}")
+            m = Mesh(f"{self.name}-eye-{side}", self.detail)
             m.ellipsoid((0, 0, 0), (EYE_RADIUS,) * 3, linear((0.92, 0.9, 0.87)), 18, 14)
             m.ellipsoid((0, EYE_RADIUS * 0.8, 0), (0.0062, 0.0032, 0.0062), iris, 18, 8)
             m.ellipsoid((0, EYE_RADIUS * 0.9, 0), (0.0029, 0.0025, 0.0029),
@@ -706,19 +720,19 @@ class HumanoidBody:
             eye_np = m.attach(eye)
             p.material(eye_np, (1, 1, 1, 1), roughness=0.22)  # wet: catches a highlight
             lid = self._add_joint(f"lid_{side}", head, (sx * ex, ey, ez), (0, LID_OPEN_DEG, 0))
-            m = Mesh(f"{self.name}-lid-{side}")
+            m = Mesh(f"{self.name}-lid-{side}", self.detail)
             # The upper half of a shell round the eyeball; tilted back it uncovers the eye.
             m.ellipsoid((0, 0, 0), (EYE_RADIUS * 1.08,) * 3, shade, 18, 14,
                         keep=lambda d: d[..., 2] > -0.03)
             m.attach(lid)
 
         jaw = self._add_joint("jaw", head, JAW)
-        m = Mesh(f"{self.name}-jaw")
+        m = Mesh(f"{self.name}-jaw", self.detail)
         self._lip(m, (mx - JAW[0], my - 0.0015 - JAW[1], mz - 0.0042 - JAW[2]), 0.0195,
                   0.0047, SMILE * 0.75, lips)
         m.attach(jaw)
         # The dark inside of the mouth hangs from the lip line and stretches down as it opens.
-        m = Mesh(f"{self.name}-mouth")
+        m = Mesh(f"{self.name}-mouth", self.detail)
         m.ellipsoid((0, 0, -0.0014), (0.0185, 0.0058, 0.0016), linear((0.2, 0.07, 0.07)), 16, 8)
         self._mouth = m.attach(head)
         self._mouth.set_pos(mx, my - 0.0062, mz + 0.0008)
@@ -787,7 +801,7 @@ class HumanoidBody:
         abduct = 5.0 if sx < 0 else -5.0
         shoulder = self._add_joint(f"shoulder_{side}", chest,
                                    (sx * x * w, y, z - CHEST_Z), (0, 0, abduct))
-        m = Mesh(f"{self.name}-upper-arm-{side}")
+        m = Mesh(f"{self.name}-upper-arm-{side}", self.detail)
         # The sleeve from a rounded shoulder cap down past the elbow.
         zs = np.array([0.028, 0.024, 0.012, -0.015, -0.05, -0.12, -0.2, -UPPER_ARM + 0.01,
                        -UPPER_ARM - 0.012, -UPPER_ARM - 0.02])
@@ -798,7 +812,7 @@ class HumanoidBody:
         m.attach(shoulder)
 
         elbow = self._add_joint(f"elbow_{side}", shoulder, (0, 0, -UPPER_ARM), (0, 8.0, 0))
-        m = Mesh(f"{self.name}-forearm-{side}")
+        m = Mesh(f"{self.name}-forearm-{side}", self.detail)
         zs = np.array([0.025, 0.02, 0.0, -0.06, -0.13, -0.175])
         rs = np.array([0.0, 0.028, 0.04, 0.041, 0.037, 0.035]) * lw
         m.sweep(np.stack([0 * zs, 0 * zs, zs], -1), np.stack([rs, rs], -1), top, 16)
@@ -809,7 +823,7 @@ class HumanoidBody:
         m.attach(elbow)
 
         wrist = self._add_joint(f"wrist_{side}", elbow, (0, 0, -FOREARM))
-        m = Mesh(f"{self.name}-hand-{side}")
+        m = Mesh(f"{self.name}-hand-{side}", self.detail)
         inward = -sx  # the palm faces the thigh; the thumb is in front (+Y)
         hand = [((0.0, 0.003, -0.045), (0.015, 0.039, 0.048)),            # palm
                 ((inward * 0.005, 0.0, -0.105), (0.012, 0.035, 0.042)),   # fingers, curled in
@@ -829,21 +843,21 @@ class HumanoidBody:
         """Hip -> thigh -> knee -> shin -> ankle -> foot, standing along -Z."""
         x, y, z = HIP
         hip = self._add_joint(f"hip_{side}", pelvis, (sx * x * (0.9 + 0.1 * lw), y, z - PELVIS_Z))
-        m = Mesh(f"{self.name}-thigh-{side}")
+        m = Mesh(f"{self.name}-thigh-{side}", self.detail)
         zs = np.array([0.05, 0.04, 0.0, -0.12, -0.27, -THIGH + 0.01])
         rs = np.array([0.0, 0.07, 0.083, 0.076, 0.064, 0.057]) * lw
         m.sweep(np.stack([0 * zs, 0 * zs, zs], -1), np.stack([rs, rs], -1), trousers, 18)
         m.attach(hip)
 
         knee = self._add_joint(f"knee_{side}", hip, (0, 0, -THIGH))
-        m = Mesh(f"{self.name}-shin-{side}")
+        m = Mesh(f"{self.name}-shin-{side}", self.detail)
         zs = np.array([0.04, 0.03, 0.0, -0.12, -0.3, -SHIN + 0.03, -SHIN + 0.025])
         rs = np.array([0.0, 0.045, 0.057, 0.056, 0.052, 0.05, 0.0]) * lw
         m.sweep(np.stack([0 * zs, 0 * zs, zs], -1), np.stack([rs, rs], -1), trousers, 18)
         m.attach(knee)
 
         ankle = self._add_joint(f"ankle_{side}", knee, (0, 0, -SHIN))
-        m = Mesh(f"{self.name}-foot-{side}")
+        m = Mesh(f"{self.name}-foot-{side}", self.detail)
         # A shoe: a rounded upper with a flat sole on the floor, toes turned out a little.
         m.ellipsoid((sx * 0.005, 0.058, 0.036 - ANKLE_Z), (0.047, 0.125, 0.048), shoes, 20, 12,
                     z_floor=-ANKLE_Z)

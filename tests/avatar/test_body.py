@@ -63,6 +63,28 @@ def test_proportions_follow_the_height(engine: Engine, height: float) -> None:
         body.remove()
 
 
+def _vertices(root: NodePath) -> int:
+    return sum(g.node().get_geom(i).get_vertex_data().get_num_rows()
+               for g in root.find_all_matches("**/+GeomNode")
+               for i in range(g.node().get_num_geoms()))
+
+
+def test_a_lower_detail_body_has_fewer_vertices_and_the_same_shape(engine: Engine) -> None:
+    full = HumanoidBody(engine.shared, THERAPIST_DEFAULT, name="full")
+    far = HumanoidBody(engine.shared, THERAPIST_DEFAULT, name="far", detail=0.4)
+    try:
+        assert _vertices(far.root) < 0.45 * _vertices(full.root)
+        for name in JOINTS:  # the same skeleton, so the same poses
+            assert far.joint(name).get_pos(far.root) == full.joint(name).get_pos(full.root)
+        for part in ("head", "chest", "wrist_l", "knee_r"):
+            low_a, high_a = far.joint(part).get_tight_bounds(far.root)
+            low_b, high_b = full.joint(part).get_tight_bounds(full.root)
+            assert (low_a - low_b).length() < 0.015 and (high_a - high_b).length() < 0.015
+    finally:
+        full.remove()
+        far.remove()
+
+
 def test_set_pose_turns_joints_relative_to_rest(body: HumanoidBody) -> None:
     root = body.root
     rest = body.head_position(root)
