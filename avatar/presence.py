@@ -30,12 +30,16 @@ log = logging.getLogger(__name__)
 BODY_TURN_S = 4.0
 """Time constant of the client's body heading the avatar places itself by (seconds)."""
 REPLAN_S = 0.5
+"""How often the avatar reconsiders where to stand (it walks there smoothly in between)."""
 RECHECK_M = 0.05
 """The lines of sight are tested again once the avatar or the client has moved this far (or
 the stimuli changed): 5 cm against an 85 cm margin, and a hall of 60 faces is 60 lines."""
+REPLAN_TURN_DEG = 10.0
+"""A periodic replan is skipped while the client has moved less than :data:`RECHECK_M` and
+turned less than this since the last one, with the same stimuli (a speaker at a lectern: the
+choice among 36 bearings against 60 lines of sight would come out the same)."""
 SMALL_SET = 8
 """Up to this many stimuli plain floats beat numpy's per-call overhead."""
-"""How often the avatar reconsiders where to stand (it walks there smoothly in between)."""
 
 
 class Avatar:
@@ -75,6 +79,8 @@ class Avatar:
         """Free floor around the client where walls enclose it (set each frame by the
         server from the scene); None in the open."""
         self._goal_area: placement.Area | None = None
+        self._plan_at: tuple[float, float, float] | None = None
+        """Where the client stood and faced at the last choice of spot."""
         self.present = True
         """Whether the avatar stands in the scene (False while it waits outside a room too
         small for it beside the client; its voice and captions go on)."""
@@ -157,6 +163,7 @@ class Avatar:
         """On stop: step back, slow down, a calm posture; off again when the exposure resumes."""
         self.softened = on
         self._replan_in = 0.0
+        self._plan_at = None
         if on and self.animator is not None:
             self.animator.soften()
 
@@ -189,6 +196,7 @@ class Avatar:
         if stimuli != self._sight_stimuli:
             self._sight_stimuli = tuple(stimuli)
             self._sight_at = None
+            self._plan_at = None
             self._flat = [(s[0], s[1]) for s in stimuli]
             # Many stimuli (an audience): one array, made when they change, not per test.
             self._flat_array = np.asarray(self._flat, dtype=float).reshape(-1, 2)
@@ -206,13 +214,17 @@ class Avatar:
         # Choose again when it is time, when in the way, when the walls moved (by more than
         # a few centimetres: they slide while a small room closes in), or when the avatar no
         # longer fits where it stands. Waiting outside, only the first three apply.
-        if (self._replan_in <= 0 or blocking or _moved(area, self._goal_area)
-                or (self._goal is not None and self.present
-                    and not placement.inside(self.spot, area))
-                or (self._goal is None and self.present)):
+        urgent = (blocking or _moved(area, self._goal_area)
+                  or (self._goal is not None and self.present
+                      and not placement.inside(self.spot, area))
+                  or (self._goal is None and self.present))
+        if urgent or (self._replan_in <= 0 and self._changed(client, client_heading)):
             self._replan_in = REPLAN_S
             self._goal_area = area
+            self._plan_at = (client[0], client[1], client_heading)
             self._goal = placement.choose(client, client_heading, flat, self.softened, area)
+        elif self._replan_in <= 0:
+            self._replan_in = REPLAN_S  # nothing changed: the last choice stands
         goal = self._goal
         root = body.root
         if goal is None:
@@ -248,6 +260,15 @@ class Avatar:
                                 client_head.z + 0.15)
             caption.place(anchor, client_head, world)
         self._play_ready()
+
+    def _changed(self, client: tuple[float, float], heading: float) -> bool:
+        """Whether the client moved or turned enough since the last choice to choose again."""
+        at = self._plan_at
+        if at is None:
+            return True
+        turn = abs((heading - at[2] + 180.0) % 360.0 - 180.0)
+        return (abs(client[0] - at[0]) >= RECHECK_M or abs(client[1] - at[1]) >= RECHECK_M
+                or turn >= REPLAN_TURN_DEG)
 
     def _in_the_way(self, client: tuple[float, float],
                     flat: placement.Points) -> bool:

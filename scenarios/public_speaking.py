@@ -107,6 +107,9 @@ TEMPLATES = 8
 """Distinct bodies built; every listener is a tinted, slightly rescaled copy of one."""
 TICKS_PER_FRAME = 5
 """Listeners posed per frame once more than this many are seated."""
+ARRIVALS_PER_FRAME = 2
+"""Listeners who sit down per frame when the audience grows (20 newcomers take a tenth of a
+second; seating each costs about a tenth of a millisecond, too much for one frame)."""
 ROW_PREFERENCE = (1.5, 0.0, 0.25, 0.75, 1.3, 1.9)
 """How reluctant people are to take each row (the front row fills late)."""
 TORSO = ("spine", "chest")
@@ -704,6 +707,9 @@ class PublicSpeaking(Scenario):
         """Listeners in a live event: they move every frame."""
         self.fresh: list[Listener] = []
         """Listeners who just sat down: posed at once in the next update."""
+        self.arriving: list[Listener] = []
+        """Listeners on their way to their seats (state ``GONE`` until seated):
+        :data:`ARRIVALS_PER_FRAME` sit down a frame."""
         self.order: list[int] = []
         """The round of listeners posed in turn, :data:`TICKS_PER_FRAME` a frame."""
         self.cursor = 0
@@ -1190,6 +1196,8 @@ class PublicSpeaking(Scenario):
         top = self.root.get_top()
         client = self.root.get_relative_point(top, self.context.client.head)
         self._set_count(round(values["audience"]))
+        if self.arriving:
+            self._seat_arrivals(len(self.arriving) if self.snap else ARRIVALS_PER_FRAME)
         self._light(values["spotlight"])
         self._sound(values, dt)
         if self.snap:
@@ -1217,6 +1225,17 @@ class PublicSpeaking(Scenario):
         elif self.door_open[0] or self.door_open[1]:
             self._doors(dt)
 
+    def _seat_arrivals(self, how_many: int) -> None:
+        """Seat the next ``how_many`` arriving listeners, posed from their first frame."""
+        for listener in self.arriving[:how_many]:
+            if listener.state == GONE:  # (an earlier settle may have seated them already)
+                self._reset(listener)
+                listener.person.root.show()
+                self.context.targets.refresh(listener.person.joints["head"])
+                listener.last = self.time
+                self.fresh.append(listener)  # newcomers appear already posed
+        del self.arriving[:how_many]
+
     def _set_count(self, count: int) -> None:
         if count == self.count:
             return
@@ -1224,16 +1243,15 @@ class PublicSpeaking(Scenario):
         self.count = count
         for listener in self.listeners[min(old, count):max(old, count)]:
             if listener.index < count:
-                self._reset(listener)
-                listener.state = ATTENTIVE
-                listener.person.root.show()
-                self.context.targets.refresh(listener.person.joints["head"])
-                listener.last = self.time
-                self.fresh.append(listener)  # newcomers appear already posed
+                listener.state = GONE  # not in the seat yet: _seat_arrivals seats them
+                self.arriving.append(listener)
             else:
+                if listener in self.arriving:
+                    self.arriving.remove(listener)
                 if listener.partner >= 0:
                     self._end_whisper(listener)
-                self._reset(listener)
+                if listener.state in BUSY:  # back in the seat (hidden) for a later return
+                    self._reset(listener)
                 listener.person.root.hide()
                 self.context.targets.refresh(listener.person.joints["head"])
         # Who is posed in which frame: everyone each frame while few are seated; beyond the

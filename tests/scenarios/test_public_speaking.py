@@ -9,6 +9,7 @@ import pytest
 from panda3d.core import Point3, Vec3
 
 from scenarios.public_speaking import (
+    ARRIVALS_PER_FRAME,
     ATTENTIVE,
     GONE,
     MAX_AUDIENCE,
@@ -83,6 +84,27 @@ def test_one_listener_grows_to_a_full_hall_of_seated_people(stage: Stage) -> Non
         assert who.seat.z < ankle.z < who.seat.z + 0.2
         hip = who.person.joints["hip_l"].get_pos(stage.world)
         assert hip.z == pytest.approx(who.seat.z + 0.49, abs=0.03)
+    assert len(stage.targets.positions(stage.world, "stimulus")) == MAX_AUDIENCE
+
+
+def test_a_growing_audience_sits_down_a_few_a_frame_each_posed_when_seen(
+        stage: Stage) -> None:
+    at(stage, 0)
+    stage.set_level(TOP, 1.0)  # no snap: as in a session, the hall fills over the ramp
+    scenario = stage.runner.scenario
+    assert isinstance(scenario, PublicSpeaking)
+    before = {who.index for who in seated(scenario)}
+    for _ in range(round(20 / FRAME)):
+        stage.update(FRAME)
+        now = {who.index for who in seated(scenario)}
+        assert len(now - before) <= ARRIVALS_PER_FRAME
+        for who in scenario.listeners:
+            if who.index in now - before:  # seen for the first time: already in the seat
+                assert who.person.joints["hip_l"].get_p() > 60 and who.state != GONE
+        before = now
+        if len(now) == MAX_AUDIENCE:
+            break
+    assert len(before) == MAX_AUDIENCE and not scenario.arriving
     assert len(stage.targets.positions(stage.world, "stimulus")) == MAX_AUDIENCE
 
 
