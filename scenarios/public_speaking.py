@@ -45,15 +45,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from panda3d.core import (
+    ColorAttrib,
     ColorBlendAttrib,
     GeomEnums,
     GeomNode,
     InternalName,
     Mat4,
     Material,
+    MaterialAttrib,
     NodePath,
+    OmniBoundingVolume,
     PerspectiveLens,
     Point3,
+    RigidBodyCombiner,
+    SceneGraphReducer,
     Spotlight,
     TextureStage,
     Vec3,
@@ -503,7 +508,9 @@ class Person:
     """
 
     def __init__(self, parent: NodePath, template: NodePath, name: str) -> None:
-        self.root = template.copy_to(parent)
+        self.frame = parent.attach_new_node(RigidBodyCombiner(f"{name}-combined"))
+        """Draws the whole body (see :meth:`combine`); shown and hidden with the person."""
+        self.root = template.copy_to(self.frame)
         self.root.set_name(name)
         self.joints = {n: self.root.find(f"**/{n}") for n in (
             *POSE_JOINTS, *LEGS, "pelvis", "neck", "head", "eye_l", "eye_r", "lid_l", "lid_r",
@@ -513,6 +520,51 @@ class Person:
             raise RuntimeError(f"the body has no joint(s) {missing}")
         self.lids = 0.0
         self.jaw = 0.0
+
+    def combine(self) -> None:
+        """Draw the body as one or two meshes whose vertices follow the joints.
+
+        A body is some twenty parts, each a draw: a full hall was over a thousand draws a
+        frame, which held a GPU machine's frame at 15 ms (30 ms in stereo) in Panda3D's
+        per-draw work. Panda3D's rigid-body combiner gathers the parts into meshes that move
+        with the joint nodes, which are still posed as before. Parts merge only where their
+        render states are equal, so the clothes' tints are first baked into the vertex
+        colours and the eyes take the body's material (their extra gloss is not seen from
+        the audience's distance). Call once the body is dressed; the nodes under
+        :attr:`root` may then move, but not be shown, hidden or re-coloured.
+        """
+        root = self.root
+        SceneGraphReducer().apply_attribs(
+            root.node(), SceneGraphReducer.TT_color | SceneGraphReducer.TT_color_scale)
+        for node in root.find_all_matches("**"):
+            node.clear_color()
+            node.clear_color_scale()
+            if node.has_material() and node.get_name() != "skeleton":
+                node.clear_material()
+        for mesh in root.find_all_matches("**/+GeomNode"):
+            geoms = mesh.node()
+            for i in range(geoms.get_num_geoms()):
+                state = geoms.get_geom_state(i)
+                geoms.set_geom_state(i, state.remove_attrib(ColorAttrib)
+                                     .remove_attrib(MaterialAttrib))
+        combiner = self.frame.node()
+        assert isinstance(combiner, RigidBodyCombiner)
+        combiner.collect()
+        # Walking out, a listener leaves the bounds the combined mesh was made in.
+        combiner.get_internal_scene().node().set_bounds(OmniBoundingVolume())
+
+    def show(self) -> None:
+        """Show the person."""
+        self.frame.show()
+
+    def hide(self) -> None:
+        """Hide the person."""
+        self.frame.hide()
+
+    @property
+    def hidden(self) -> bool:
+        """Whether the person is hidden."""
+        return bool(self.frame.is_hidden())
 
     def set_eyelids(self, closed: float) -> None:
         """Close the upper lids (0 open .. 1 shut), as ``HumanoidBody.set_eyelids`` does."""
@@ -586,10 +638,9 @@ class Listener:
     moving: bool = True
     """Whether the posture is still easing toward its target (else it is not re-applied)."""
     head_set: tuple[float, float, float] = (1e9, 0.0, 0.0)
-    seated_legs: NodePath | None = None
-    """The legs as they rest on the seat, merged into one mesh (one draw instead of six);
-    the jointed legs are shown only while the listener stands and walks."""
-    leg_meshes: list[NodePath] = field(default_factory=list)
+    phone_slot: NodePath | None = None
+    """Where the phone is held (under the right wrist); the phone itself is drawn outside the
+    combined body and placed there when the arm moves (:meth:`PublicSpeaking._place_phone`)."""
     eyes_set: tuple[float, float] = (1e9, 0.0)
     event_t: float = 0.0
     path: list[tuple[float, float, float]] = field(default_factory=list)
@@ -996,6 +1047,7 @@ class PublicSpeaking(Scenario):
         phone.box((0, 0, 0), (0.072, 0.008, 0.15), (0.05, 0.05, 0.06, 1))
         phone_np = NodePath(phone.node())
         p.material(phone_np, roughness=0.3, metallic=0.5)
+        phones = audience.attach_new_node("phones")
         screen = p.MeshBuilder("phone-screen")
         screen.box((0, -0.0045, 0), (0.064, 0.002, 0.135), (1, 1, 1, 1))
         p.glow(screen.attach(phone_np), (0.55, 0.7, 0.95), 1.2)
@@ -1017,9 +1069,10 @@ class PublicSpeaking(Scenario):
             person.root.set_scale(scale)
             self._tint(person.root, rng, skins[k])
             slot = person.joints["wrist_r"].attach_new_node("phone-slot")
-            phone_np.instance_to(slot)
             slot.set_pos_hpr(-0.02, 0.02, -0.085, 0, 0, 90)
-            slot.hide()
+            held = phones.attach_new_node(f"phone-{n}")
+            phone_np.instance_to(held)
+            held.hide()
             listener = Listener(
                 index=n, person=person, seat=seat, legs={}, seated_pos=Point3(),
                 eyes=Point3(), near=seat.row <= 1,
@@ -1027,7 +1080,7 @@ class PublicSpeaking(Scenario):
                 nodder=float(rng.uniform(0.2, 1.0)),
                 tilt=float(rng.choice((-1, 1)) * rng.uniform(5, 11)),
                 offset=(float(rng.normal(0, 1.5)), float(rng.normal(0, 1.5))),
-                has_phone=bool(rng.random() < 0.7), phone=slot,
+                has_phone=bool(rng.random() < 0.7), phone=held, phone_slot=slot,
                 critic=int(rng.choice(3, p=(0.55, 0.3, 0.15))),
                 heading=seat.heading + float(rng.normal(0, 3)))
             listener.seat_heading = listener.heading
@@ -1035,7 +1088,8 @@ class PublicSpeaking(Scenario):
             listener.pose = self._compose(listener, ATTENTIVE)
             listener.target = list(listener.pose)
             self._apply_pose(listener)
-            person.root.hide()
+            person.combine()
+            person.hide()
             self.listeners.append(listener)
             # The face is what a speaker meets or avoids: tag each head. A seated head stays
             # within its sphere as it nods, turns and slouches, so the sphere is placed in the
@@ -1086,7 +1140,6 @@ class PublicSpeaking(Scenario):
                          "knee_r": (0.0, knee_p, 5.0), "ankle_r": (0.0, ankle_p, 0.0)}
         for name, hpr in listener.legs.items():
             person.joints[name].set_hpr(*hpr)
-        self._merge_seated_legs(listener)
         heading = listener.heading
         rad = math.radians(heading)
         back = (math.sin(rad) * 0.05, -math.cos(rad) * 0.05)  # a little behind the centre
@@ -1096,40 +1149,6 @@ class PublicSpeaking(Scenario):
         for name in (*POSE_JOINTS, "neck", "head"):
             person.joints[name].set_hpr(0, 0, 0)
         listener.eyes = person.head_position(self.root)
-
-    @staticmethod
-    def _merge_seated_legs(listener: Listener) -> None:
-        """Copy the seated legs' meshes, placed as they rest, into one merged mesh under the
-        body's root, and hide the jointed ones (a full hall is 60 people; their legs never
-        move while they sit)."""
-        person = listener.person
-        root = person.root
-        merged = root.attach_new_node("seated-legs")
-        meshes: list[NodePath] = []
-        for name in LEGS:
-            for mesh in person.joints[name].find_all_matches("+GeomNode"):
-                copy = mesh.copy_to(merged)
-                copy.set_transform(mesh.get_transform(root))
-                meshes.append(mesh)
-        merged.flatten_strong()
-        listener.seated_legs = merged
-        listener.leg_meshes = meshes
-        for mesh in meshes:
-            mesh.hide()
-
-    @staticmethod
-    def _legs_jointed(listener: Listener, jointed: bool) -> None:
-        """Show the jointed legs (standing, walking) or the merged seated ones."""
-        if listener.seated_legs is None:
-            return
-        if jointed:
-            listener.seated_legs.hide()
-            for mesh in listener.leg_meshes:
-                mesh.show()
-        else:
-            listener.seated_legs.show()
-            for mesh in listener.leg_meshes:
-                mesh.hide()
 
     def _build_sounds(self) -> None:
         rng, sound = self.rng, self.context.sound
@@ -1162,7 +1181,7 @@ class PublicSpeaking(Scenario):
             if listener.state in BUSY:
                 self._reset(listener)
                 if listener.index < self.count:
-                    listener.person.root.show()
+                    listener.person.show()
                     self.context.targets.refresh(listener.person.joints["head"])
         for door in self.doors:
             door.set_h(0)
@@ -1180,7 +1199,6 @@ class PublicSpeaking(Scenario):
         listener.person.root.set_pos_hpr(listener.seated_pos, Vec3(listener.heading, 0, 0))
         for name, hpr in listener.legs.items():
             listener.person.joints[name].set_hpr(*hpr)
-        self._legs_jointed(listener, False)
         self._retarget(listener, ATTENTIVE)
         listener.pose = list(listener.target)
         self._apply_pose(listener)
@@ -1230,7 +1248,7 @@ class PublicSpeaking(Scenario):
         for listener in self.arriving[:how_many]:
             if listener.state == GONE:  # (an earlier settle may have seated them already)
                 self._reset(listener)
-                listener.person.root.show()
+                listener.person.show()
                 self.context.targets.refresh(listener.person.joints["head"])
                 listener.last = self.time
                 self.fresh.append(listener)  # newcomers appear already posed
@@ -1252,7 +1270,7 @@ class PublicSpeaking(Scenario):
                     self._end_whisper(listener)
                 if listener.state in BUSY:  # back in the seat (hidden) for a later return
                     self._reset(listener)
-                listener.person.root.hide()
+                listener.person.hide()
                 self.context.targets.refresh(listener.person.joints["head"])
         # Who is posed in which frame: everyone each frame while few are seated; beyond the
         # budget, a round in which the front two rows come up twice.
@@ -1341,6 +1359,7 @@ class PublicSpeaking(Scenario):
             if kind == 0:
                 listener.state = PHONE
                 listener.phone.show()
+                self._place_phone(listener)
                 listener.look = (float(rng.uniform(-6, 6)), -52.0)
                 listener.timer = float(rng.uniform(5, 14))
             elif kind == 1:
@@ -1551,6 +1570,12 @@ class PublicSpeaking(Scenario):
         pose, joints = listener.pose, listener.person.joints
         for i, name in enumerate(POSE_JOINTS):
             joints[name].set_hpr(pose[3 * i], pose[3 * i + 1], pose[3 * i + 2])
+        self._place_phone(listener)
+
+    def _place_phone(self, listener: Listener) -> None:
+        """Put a phone in use in the hand that holds it (after the arm or body moved)."""
+        if listener.phone_slot is not None and not listener.phone.is_hidden():
+            listener.phone.set_transform(listener.phone_slot.get_transform(self.audience))
 
     # -------------------------------------------------------------- live events
 
@@ -1620,8 +1645,6 @@ class PublicSpeaking(Scenario):
             self._end_whisper(who)
         who.state = state
         who.event_t = 0.0
-        if state == WALKOUT:
-            self._legs_jointed(who, True)
         if who not in self.actors:
             self.actors.append(who)
         who.look = who.look_at = None
@@ -1645,7 +1668,9 @@ class PublicSpeaking(Scenario):
             if t < 1.6:
                 who.look = (25.0, -45.0)  # looking for it in a pocket or bag
             else:
-                who.phone.show()
+                if who.phone.is_hidden():
+                    who.phone.show()
+                    self._place_phone(who)
                 who.look = (0.0, -50.0)
             if t > RING_S + 1.0:
                 who.state = ATTENTIVE
@@ -1654,6 +1679,7 @@ class PublicSpeaking(Scenario):
                 who.timer = float(self.rng.uniform(3, 6))
                 self._retarget(who, ATTENTIVE)
             self._tick_posed(who, dt, values, client)
+            self._place_phone(who)
         elif who.state == WALKOUT:
             self._walk(who, dt)
 
@@ -1701,7 +1727,7 @@ class PublicSpeaking(Scenario):
             s -= length
         else:
             who.state = GONE
-            person.root.hide()
+            person.hide()
             return
         turn = (heading - who.heading + 180.0) % 360.0 - 180.0
         who.heading += max(-360 * dt, min(360 * dt, turn))

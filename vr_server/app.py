@@ -38,7 +38,7 @@ from scenarios.base import Scenario
 from scenarios.registry import ScenarioError
 from scenarios.registry import load as load_scenario
 from scenarios.sound import SoundPlayer
-from scenarios.targets import LOOK_CODES, gaze_hit, nearest_distance
+from scenarios.targets import LOOK_CODES, Sphere, gaze_hit, nearest_distance
 from telemetry.schemas import Frame
 from vr_server.engine import DisplayConfig, Engine, current
 from vr_server.frame import FramePipeline
@@ -190,6 +190,7 @@ class ServerApp:
         self._distance: float | None = None
         self._stimulus_positions: tuple[tuple[float, float, float], ...] = ()
         self._placement_stimuli: tuple[tuple[float, float, float], ...] = ()
+        self._stimuli: list[Sphere] = []
         self._avatar_face: tuple[float, float, float] | None = None
         self._pump: threading.Thread | None = None
         self._pump_stop = threading.Event()
@@ -475,12 +476,15 @@ class ServerApp:
         hit = gaze_hit(spheres, self._head, self._gaze_dir)
         self._looking_at, self._gaze_hit = hit.looking_at, hit.distance_m
         self._distance = nearest_distance(spheres, self._head)
-        self._stimulus_positions = tuple((s.x, s.y, s.z) for s in spheres
-                                         if s.kind == "stimulus")
-        # The avatar keeps out of the lines of sight to things, not to surfaces that surround
-        # the client (an enclosed room's walls are spheres metres wide behind each wall).
-        self._placement_stimuli = tuple((s.x, s.y, s.z) for s in spheres
-                                        if s.kind == "stimulus" and s.radius <= SURFACE_M)
+        stimuli = [s for s in spheres if s.kind == "stimulus"]
+        if stimuli != self._stimuli:  # settled targets are the same objects frame to frame
+            self._stimuli = stimuli
+            self._stimulus_positions = tuple((s.x, s.y, s.z) for s in stimuli)
+            # The avatar keeps out of the lines of sight to things, not to surfaces that
+            # surround the client (an enclosed room's walls are spheres metres wide behind
+            # each wall).
+            self._placement_stimuli = tuple((s.x, s.y, s.z) for s in stimuli
+                                            if s.radius <= SURFACE_M)
 
     def _telemetry(self) -> None:
         host, machine = self.host, self.host.machine

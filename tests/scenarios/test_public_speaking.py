@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 from panda3d.core import Point3, Vec3
 
@@ -49,7 +50,7 @@ def at(stage: Stage, rung: int, intensity: float = 0.0) -> PublicSpeaking:
 
 
 def seated(scenario: PublicSpeaking) -> list[Listener]:
-    return [who for who in scenario.listeners if not who.person.root.is_hidden()]
+    return [who for who in scenario.listeners if not who.person.hidden]
 
 
 def gaze_error(stage: Stage, who: Listener) -> float:
@@ -176,7 +177,7 @@ def test_live_events(stage: Stage) -> None:
     for _ in range(round(16 / FRAME)):
         stage.update(FRAME)
         opened = max(opened, max(scenario.door_open))
-    assert leaver.state == GONE and leaver.person.root.is_hidden()
+    assert leaver.state == GONE and leaver.person.hidden
     assert opened == 1.0
     assert ("play", "exit-door") in stage.sound.log
     assert math.dist(start, leaver.seated_pos) < 1e-6
@@ -184,13 +185,35 @@ def test_live_events(stage: Stage) -> None:
     stage.set_level(3, 0.0)
     stage.update(FRAME)
     if leaver.index < scenario.count:
-        assert leaver.state != GONE and not leaver.person.root.is_hidden()
+        assert leaver.state != GONE and not leaver.person.hidden
         back = leaver.person.root.get_pos(stage.world)
         assert math.dist(back, leaver.seated_pos) < 1e-6
         hip = leaver.person.joints["hip_l"].get_hpr()
         assert tuple(hip) == pytest.approx(leaver.legs["hip_l"], abs=1e-3)  # seated again
     else:
-        assert leaver.state != GONE and leaver.person.root.is_hidden()
+        assert leaver.state != GONE and leaver.person.hidden
+
+
+def test_the_drawn_bodies_follow_their_joints_and_hide_with_the_person(
+        stage: Stage, engine: Engine) -> None:
+    """Each body is drawn as combined meshes: moving a joint must still move the pixels."""
+    scenario = at(stage, 1)
+    who = seated(scenario)[0]
+    engine.step()
+    before = engine.screenshot().astype(np.int16)
+    shoulder = who.person.joints["shoulder_r"]
+    rest = shoulder.get_hpr()
+    shoulder.set_hpr(0, 150, 0)  # the arm straight up
+    engine.step()
+    raised = engine.screenshot().astype(np.int16)
+    assert (np.abs(raised - before).max(axis=2) > 40).sum() > 30
+    shoulder.set_hpr(rest)
+    engine.step()
+    assert np.abs(engine.screenshot().astype(np.int16) - before).mean() < 0.05
+    who.person.hide()
+    engine.step()
+    assert (np.abs(engine.screenshot().astype(np.int16) - before).max(axis=2) > 40).sum() > 100
+    who.person.show()
 
 
 def test_room_sound_and_lights_follow_the_level(stage: Stage) -> None:
