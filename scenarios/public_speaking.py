@@ -112,9 +112,9 @@ TEMPLATES = 8
 """Distinct bodies built; every listener is a tinted, slightly rescaled copy of one."""
 TICKS_PER_FRAME = 5
 """Listeners posed per frame once more than this many are seated."""
-ARRIVALS_PER_FRAME = 2
-"""Listeners who sit down per frame when the audience grows (20 newcomers take a tenth of a
-second; seating each costs about a tenth of a millisecond, too much for one frame)."""
+ARRIVALS_PER_FRAME = 1
+"""Listeners who sit down per frame when the audience grows (20 newcomers take a fifth of a
+second; seating each costs about a tenth of a millisecond, more than a frame can spare)."""
 ROW_PREFERENCE = (1.5, 0.0, 0.25, 0.75, 1.3, 1.9)
 """How reluctant people are to take each row (the front row fills late)."""
 TORSO = ("spine", "chest")
