@@ -11,13 +11,16 @@ process):
   Own work is the time of the frame pipeline's tasks (commands, input, scene, gaze, telemetry),
   which excludes Panda3D's draw and the virtual client's own decisions (the ``client`` task,
   a stand-in for the person and their headset; its mean is reported with the others).
-  The view is rendered at 64x36 here, so that software rendering does not starve the loop on
-  a machine without a GPU.
+  The view is rendered at 64x36 by default, so that software rendering does not starve the
+  loop on a machine without a GPU; ``--work-display stereo:1440x1600`` draws it at a headset's
+  size (on a machine with a GPU).
 * **render**: frame times offscreen at 1280x720 (mono) and 2x1440x1600 (stereo, a current
   headset's per-eye size), with the loop unthrottled. The baseline in the same run is the
   same scene drawn with none of vret's tasks (Panda3D alone), so the difference is our cost.
 
-Target: own work p99 < 1 ms per frame. The renderer is reported (Mesa's llvmpipe without a GPU).
+Target: own work p99 < 1 ms per frame, in CPU time (the time the frame loop's thread spends
+on our tasks); wall time is reported beside it and adds waits for a core or for the GIL
+behind the publishing threads. The renderer is reported (Mesa's llvmpipe without a GPU).
 Results go to ``benchmarks/results/frame.json``.
 """
 
@@ -241,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         _print_scenario(scenario, entry, shapes)
 
     report = {"command": command, "when": datetime.now(UTC).isoformat(timespec="seconds"),
+              "commit": _commit(),
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                           "python": platform.python_version()},
               "renderer": renderer, "target_work_p99_ms": TARGET_P99_MS,
@@ -259,6 +263,16 @@ def main(argv: list[str] | None = None) -> int:
           f"(wall time); {'yes' if ok_cpu else 'NO'} (CPU time)")
     print(f"results:  {path}")
     return 0
+
+
+def _commit() -> str | None:
+    """The checked-out commit, so that a result file says what it measured."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10, cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None
 
 
 def _print_scenario(scenario: str, entry: dict[str, Any],
