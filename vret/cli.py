@@ -442,6 +442,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="validate: also print the spec as JSON")
     p.set_defaults(func=cmd_scenario)
 
+    from instruments.commands import add_parser as add_instruments
+
+    add_instruments(sub)
+
     p = sub.add_parser("demo", help="run a demo session end to end", description=cmd_demo.__doc__)
     _add_data_dir(p)
     p.add_argument("--duration", type=_positive, default=30.0,
