@@ -203,6 +203,29 @@ class LogDecision(CommandArgs):
     actor: Literal["therapist", "controller"] = "controller"
 
 
+class SubmitQuestionnaire(CommandArgs):
+    """Record a questionnaire answered outside the scene (screening on the console, the
+    therapist's end-of-session form) or by the client's panel: scored by the instrument's
+    definition; an answer off its scale is refused naming the item (ask it again)."""
+
+    name = "submit_questionnaire"
+    instrument: Annotated[str, Field(min_length=1, max_length=64)]
+    answers: Annotated[str, Field(min_length=2, max_length=4000)]
+    """JSON object text: item id -> canonical value (args are flat on the wire)."""
+    timing: Literal["screening", "start", "during", "trial", "end"] = "screening"
+    respondent: Literal["client", "therapist"] = "client"
+    language: Annotated[str, Field(min_length=2, max_length=16)] = "en"
+
+
+class AcknowledgeRisk(CommandArgs):
+    """A clinician acknowledges a response's risk flags (after assessing the client); exposure
+    cannot start while a risk flag is unacknowledged."""
+
+    name = "acknowledge_risk"
+    response_id: Annotated[str, Field(min_length=1, max_length=128)]
+    note: ShortText = ""
+
+
 class ClockOffset(CommandArgs):
     """A console's clock-offset estimate, recorded in the session store for analysis."""
 
@@ -218,7 +241,7 @@ COMMANDS: dict[str, type[CommandArgs]] = {
     for cls in (
         Stop, Pause, SafePlace, Start, Resume, End, SetLevel, AskCheckIn, MarkRupture,
         MarkRepair, Annotate, Speak, Gesture, Trigger, ClockOffset, Describe, Configure,
-        LogDecision,
+        LogDecision, SubmitQuestionnaire, AcknowledgeRisk,
     )
 }
 CONTROL_COMMANDS: frozenset[str] = frozenset(

@@ -342,6 +342,39 @@ class ControllerDecision(Model):
     actor: Actor = "controller"
 
 
+class QuestionnaireResponse(Model):
+    """A questionnaire or rating scale answered in full (screening, closing, ...), scored.
+
+    ``answers`` are the scale's canonical values by item id; ``scores`` the instrument's
+    scores (None where its missing-item rule forbids one); ``flags`` the ids of raised flags.
+    """
+
+    kind: Literal["questionnaire_response"] = "questionnaire_response"
+    response_id: Label
+    instrument: Label
+    version: Label
+    respondent: Literal["client", "therapist"] = "client"
+    timing: Literal["screening", "start", "during", "trial", "end"]
+    language: Annotated[str, Field(max_length=16)] = "en"
+    answers: Details = Field(default_factory=dict)
+    scores: Details = Field(default_factory=dict)
+    flags: list[Label] = Field(default_factory=list, max_length=32)
+    complete: bool = True
+    text_source: Annotated[str, Field(max_length=128)] = "vret"
+    """Who supplied the wording the respondent read (``vret`` or the site's licensed pack)."""
+    actor: Actor = "therapist"
+
+
+class RiskAcknowledged(Model):
+    """A clinician acknowledged a risk flag (exposure may start only after this)."""
+
+    kind: Literal["risk_acknowledged"] = "risk_acknowledged"
+    response_id: Label
+    flags: list[Label] = Field(default_factory=list, max_length=32)
+    note: ShortText = ""
+    actor: Actor = "therapist"
+
+
 class Alert(Model):
     """Something the therapist should notice: thresholds, lost connections, client stop."""
 
@@ -355,7 +388,7 @@ class Alert(Model):
 EventBody = Annotated[
     StateChange | LevelChange | CheckInAsked | CheckInAnswered | RuptureMarked | RepairMarked
     | Annotation | AvatarUtterance | AvatarLineCut | AvatarGesture | ScenarioEvent | Alert
-    | SessionPlan | ControllerDecision,
+    | SessionPlan | ControllerDecision | QuestionnaireResponse | RiskAcknowledged,
     Field(discriminator="kind"),
 ]
 

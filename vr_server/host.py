@@ -34,6 +34,7 @@ from telemetry.schemas import (
     AvatarUtterance,
     CheckInAsked,
     Event,
+    QuestionnaireResponse,
     SampleBatch,
     Samples,
     StateChange,
@@ -443,6 +444,11 @@ class SessionHost:
         for key in ("checkin_id", "rupture_id"):
             if hasattr(events[-1], key):
                 result[key] = getattr(events[-1], key)
+        for event in events:  # a scored questionnaire: its id, scores and flags
+            if isinstance(event, QuestionnaireResponse):
+                result["response_id"] = event.response_id
+                result["flags"] = ",".join(event.flags)
+                result.update({f"score.{k}": v for k, v in event.scores.items()})
         self._record(events[-1], command, result)
 
     def exposure_intensity(self) -> float:

@@ -25,9 +25,12 @@ Safety rules kept here, whoever sends the command:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from instruments.catalogue import Catalogue
+from instruments.scoring import AnswerError, score
 from telemetry import commands as c
 from telemetry.errors import CommandRejected
 from telemetry.schemas import (
@@ -38,7 +41,9 @@ from telemetry.schemas import (
     CheckInAsked,
     ControllerDecision,
     LevelChange,
+    QuestionnaireResponse,
     RepairMarked,
+    RiskAcknowledged,
     RuptureMarked,
     ScenarioEvent,
     SessionPlan,
@@ -69,7 +74,8 @@ class SessionMachine:
                  safe_events: Sequence[str] = (), lines: Mapping[str, str] | None = None,
                  gestures: Sequence[str] = (), consent: bool = False,
                  avatar: bool = True, scenario: str | None = None,
-                 checkin_every_s: float | None = None) -> None:
+                 checkin_every_s: float | None = None,
+                 instruments: Catalogue | None = None) -> None:
         self.state: SessionState = "ready"
         self.level = Level()
         self.rungs = rungs
@@ -87,13 +93,17 @@ class SessionMachine:
         """The avatar's line book: id -> text (empty: any line id is taken as a label)."""
         self.gestures: frozenset[str] = frozenset(gestures)
         self.avatar = avatar
+        """Whether an avatar is in the scene to ``speak`` and ``gesture`` (not without one)."""
         self.scenario = scenario
         """The scenario this session runs (a plan for another is refused)."""
         self.checkin_every_s = checkin_every_s
         """The session's scheduled check-ins (None: only those asked for); a plan sets it."""
         self.max_rung: int | None = None
         """The plan's hard maximum rung: no level above it is applied."""
-        """Whether an avatar is in the scene to ``speak`` and ``gesture`` (not without one)."""
+        self.instruments = instruments
+        """The questionnaires this site can give (loaded when first needed if None)."""
+        self.unacknowledged: dict[str, list[str]] = {}
+        """Response id -> risk flags not yet acknowledged: no exposure starts while any is."""
         self.spoken: list[tuple[str, str | None]] = []
         """``(text, line_id)`` the avatar is to say (the frame pipeline drains it)."""
         self.consent = consent
@@ -108,6 +118,7 @@ class SessionMachine:
         self._resume_to: SessionState = "exposure"
         self._checkins = 0
         self._ruptures = 0
+        self._responses = 0
 
     def _move(self, to: SessionState, reason: str, actor: str = "therapist") -> StateChange:
         event = StateChange(from_state=self.state, to_state=to, reason=reason,
@@ -153,6 +164,7 @@ class SessionMachine:
                 if state == "baseline" and self.blocked is not None:
                     raise self._refuse("start", f"the scenario failed: {self.blocked}")
                 if state == "baseline":
+                    self._check_risks("start")
                     return [self._move("exposure", "exposure started")]
                 raise self._refuse("start")
             case c.Resume():
@@ -160,6 +172,8 @@ class SessionMachine:
                     raise self._refuse("resume")
                 if self.blocked is not None and self._resume_to == "exposure":
                     raise self._refuse("resume", f"the scenario failed: {self.blocked}")
+                if self._resume_to == "exposure":
+                    self._check_risks("resume")
                 return [self._move(self._resume_to, "resumed")]
             case c.End():
                 if state == "closing":
@@ -190,6 +204,17 @@ class SessionMachine:
                 return [*moved, asked]
             case c.Trigger():
                 return [self._trigger(args.event)]
+            case c.SubmitQuestionnaire():
+                return self._questionnaire(args, actor)
+            case c.AcknowledgeRisk():
+                flags = self.unacknowledged.pop(args.response_id, None)
+                if flags is None:
+                    open_ = ", ".join(sorted(self.unacknowledged)) or "none"
+                    raise CommandRejected("out_of_range", f"response {args.response_id!r} has "
+                                                          f"no unacknowledged risk flag; open: "
+                                                          f"{open_}")
+                return [RiskAcknowledged(response_id=args.response_id, flags=flags,
+                                         note=args.note, actor=actor)]  # type: ignore[arg-type]
             case c.MarkRupture():
                 self._ruptures += 1
                 return [RuptureMarked(rupture_id=f"rupture-{self._ruptures}", marker=args.marker,
@@ -281,6 +306,67 @@ class SessionMachine:
             if self.safe_events else ""
         raise CommandRejected("out_of_range", f"this scenario has no live event {name!r}; "
                                               f"its events: {known}{safe}")
+
+    def _check_risks(self, command: str) -> None:
+        """Refuse to show the exposure while a risk flag waits for a clinician."""
+        if self.unacknowledged:
+            first = sorted(self.unacknowledged)[0]
+            raise self._refuse(command, f"risk flag {', '.join(self.unacknowledged[first])} on "
+                                        f"{first} is not acknowledged (acknowledge_risk, after "
+                                        "assessing the client)")
+
+    def _questionnaire(self, args: c.SubmitQuestionnaire, actor: str) -> list[object]:
+        """Score a submitted questionnaire; its flags become alerts, risk flags a hold on the
+        exposure until a clinician acknowledges them."""
+        if self.instruments is None:
+            self.instruments = Catalogue()
+        catalogue = self.instruments
+        try:
+            instrument = catalogue.get(args.instrument)
+        except KeyError as exc:
+            raise CommandRejected("out_of_range", str(exc.args[0])) from None
+        pack = catalogue.packs.get((instrument.id, args.language))
+        if pack is None:
+            reason = catalogue.availability(instrument.id).reason or "no text in that language"
+            raise CommandRejected("not_allowed", f"{instrument.name} cannot be given in "
+                                                 f"{args.language!r}: {reason}")
+        if instrument.respondent != args.respondent:
+            raise CommandRejected("out_of_range", f"{instrument.id} is answered by the "
+                                                  f"{instrument.respondent}, not the "
+                                                  f"{args.respondent}")
+        try:
+            answers = json.loads(args.answers)
+        except json.JSONDecodeError:
+            answers = None
+        if not isinstance(answers, dict):
+            raise CommandRejected("invalid", "answers: expected a JSON object of item id -> "
+                                             "number")
+        try:
+            result = score(instrument, answers)
+        except AnswerError as exc:
+            raise CommandRejected("out_of_range", f"{exc}; ask it again") from None
+        self._responses += 1
+        response_id = f"response-{self._responses}"
+        events: list[object] = [QuestionnaireResponse(
+            response_id=response_id, instrument=instrument.id, version=instrument.version,
+            respondent=args.respondent, timing=args.timing, language=args.language,
+            answers={k: float(v) for k, v in answers.items()},
+            scores={k: v.value for k, v in result.scores.items()},
+            flags=[f.id for f in result.flags], complete=result.complete,
+            text_source=pack.source, actor=actor)]  # type: ignore[arg-type]
+        severity = {"info": "info", "attention": "warning", "risk": "critical",
+                    "high_risk": "critical"}
+        for flag in result.flags:
+            events.append(Alert(
+                code="questionnaire_flag", severity=severity[flag.level],  # type: ignore[arg-type]
+                message=f"{instrument.name}: {flag.message}",
+                details={"response_id": response_id, "instrument": instrument.id,
+                         "flag": flag.id, "level": flag.level,
+                         "requires_acknowledgement": flag.requires_acknowledgement}))
+        risky = [f.id for f in result.flags if f.requires_acknowledgement]
+        if risky:
+            self.unacknowledged[response_id] = risky
+        return events
 
     @property
     def scene_shown(self) -> bool:

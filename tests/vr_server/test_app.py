@@ -6,6 +6,7 @@ renders offscreen (EGL; llvmpipe without a GPU), runs the virtual client and rec
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -295,3 +296,28 @@ def test_the_log_says_when_lines_were_said_and_which_were_cut_off(server: Server
     grounding = [r for r in records if r.body.kind == "avatar_utterance"
                  and r.body.line_id == "grounding_stop" and r.t_session_ns >= stop.t_applied_ns]
     assert grounding
+
+
+def test_a_screening_questionnaire_is_scored_logged_and_its_risk_acknowledged(
+        server: Server) -> None:
+    answers = {f"q{i}": 2 for i in range(1, 9)} | {"q9": 1, "q10": 2}
+    with CommandClient(server.info) as client:
+        with pytest.raises(CommandFailed, match=r"phq9 item q3: 7 is not an answer on its "
+                                                r"scale \(0 to 3\); ask it again"):
+            client.request(c.SubmitQuestionnaire(instrument="phq9",
+                                                  answers=json.dumps({"q3": 7})))
+        ack = client.request(c.SubmitQuestionnaire(instrument="phq9",
+                                                   answers=json.dumps(answers)))
+        response_id = ack.result["response_id"]
+        assert ack.result["score.total"] == 17 and ack.result["flags"] == "item9_endorsed"
+        client.request(c.AcknowledgeRisk(response_id=str(response_id), note="assessed"))
+    stored = wait_for_event(server.data_dir, "s-app", lambda r: r.body.kind ==
+                            "questionnaire_response" and r.body.response_id == response_id)
+    assert stored.body.answers == {k: float(v) for k, v in answers.items()}
+    assert stored.body.scores["total"] == 17 and stored.body.text_source == "vret"
+    flagged = wait_for_event(server.data_dir, "s-app", lambda r: r.body.kind == "alert"
+                             and r.body.code == "questionnaire_flag")
+    assert flagged.body.severity == "critical" and flagged.seq > stored.seq
+    acknowledged = wait_for_event(server.data_dir, "s-app",
+                                  lambda r: r.body.kind == "risk_acknowledged")
+    assert acknowledged.body.response_id == response_id and acknowledged.seq > flagged.seq

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
@@ -12,6 +14,8 @@ from telemetry.schemas import (
     CheckInAnswered,
     CheckInAsked,
     LevelChange,
+    QuestionnaireResponse,
+    RiskAcknowledged,
     ScenarioEvent,
     StateChange,
 )
@@ -298,3 +302,74 @@ def test_only_a_clear_yes_is_consent() -> None:
     _, declined, _ = machine.answer_checkin(80.0, 500.0)  # a rating, not a yes
     assert isinstance(declined, Alert) and declined.code == "consent_declined"
     assert machine.level.rung == 0
+
+
+def _phq9(item9: int, **more: int) -> c.SubmitQuestionnaire:
+    answers = {f"q{i}": 1 for i in range(1, 9)} | {"q9": item9, "q10": 1} | more
+    return c.SubmitQuestionnaire(instrument="phq9", answers=json.dumps(answers))
+
+
+def test_a_risk_flag_on_screening_holds_the_exposure_until_acknowledged() -> None:
+    machine = SessionMachine()
+    response, alert = machine.apply(_phq9(item9=1))
+    assert isinstance(response, QuestionnaireResponse) and isinstance(alert, Alert)
+    assert response.scores["total"] == 9 and response.flags == ["item9_endorsed"]
+    assert response.version == "1" and response.timing == "screening" and response.complete
+    assert alert.severity == "critical" and alert.details["requires_acknowledgement"] is True
+    machine.apply(c.Start())  # the session may begin (baseline: no stimulus) ...
+    with pytest.raises(CommandRejected, match=r"'start' is not allowed in state 'baseline': "
+                                              r"risk flag item9_endorsed on response-1 is not "
+                                              r"acknowledged"):
+        machine.apply(c.Start())  # ... but not the exposure
+    with pytest.raises(CommandRejected, match="no unacknowledged risk flag; open: response-1"):
+        machine.apply(c.AcknowledgeRisk(response_id="response-9"))
+    (ack,) = machine.apply(c.AcknowledgeRisk(response_id="response-1", note="assessed: low"))
+    assert isinstance(ack, RiskAcknowledged) and ack.flags == ["item9_endorsed"]
+    machine.apply(c.Start())
+    assert machine.state == "exposure"
+
+
+def test_a_risk_flag_at_the_end_of_a_session_also_holds_a_resume() -> None:
+    machine = _in_exposure()
+    machine.apply(c.Stop())
+    machine.apply(_phq9(item9=2))
+    with pytest.raises(CommandRejected, match="not acknowledged"):
+        machine.apply(c.Resume())
+    machine.apply(c.Stop())  # stop always works
+    machine.apply(c.AcknowledgeRisk(response_id="response-1"))
+    machine.apply(c.Resume())
+    assert machine.state == "exposure"
+
+
+def test_no_risk_no_hold_and_item9_zero_raises_nothing() -> None:
+    machine = SessionMachine()
+    (response,) = machine.apply(_phq9(item9=0))
+    assert isinstance(response, QuestionnaireResponse) and response.flags == []
+    machine.apply(c.Start())
+    machine.apply(c.Start())
+    assert machine.state == "exposure"
+
+
+@pytest.mark.parametrize(("command", "code", "message"), [
+    (_phq9(item9=4), "out_of_range", r"phq9 item q9: 4 is not an answer on its scale "
+                                     r"\(0 to 3\); ask it again"),
+    (c.SubmitQuestionnaire(instrument="bdi", answers="{}"), "out_of_range",
+     "no instrument 'bdi'; known: .*phq9"),
+    (c.SubmitQuestionnaire(instrument="wai_sr", answers='{"q1": 3}', timing="end"),
+     "not_allowed", "not distributed with vret.*licensed text pack"),
+    (c.SubmitQuestionnaire(instrument="phq9", answers="[1, 2]"), "invalid",
+     "expected a JSON object"),
+    (c.SubmitQuestionnaire(instrument="phq9", answers='{"q1": 1}', respondent="therapist"),
+     "out_of_range", "answered by the client, not the therapist"),
+    (c.SubmitQuestionnaire(instrument="phq9", answers='{"q1": 1}', language="fr"),
+     "not_allowed", "cannot be given in 'fr'"),
+])
+def test_bad_questionnaires_are_refused_and_nothing_is_recorded(
+        command: c.SubmitQuestionnaire, code: str, message: str) -> None:
+    machine = SessionMachine()
+    with pytest.raises(CommandRejected, match=message) as info:
+        machine.apply(command)
+    assert info.value.code == code
+    (response, *_) = machine.apply(_phq9(item9=0))
+    assert isinstance(response, QuestionnaireResponse)
+    assert response.response_id == "response-1"  # the refused one took no number
