@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 CATEGORIES: tuple[str, ...] = (
-    "greeting", "rationale", "checkin_suds", "checkin_expectancy", "consent_step_up", "praise",
+    "greeting", "rationale", "checkin_suds", "checkin_expectancy", "checkin_fms",
+    "consent_step_up", "praise",
     "grounding", "breathing", "closing", "repair",
 )
 REPAIR_STRATEGIES: tuple[str, ...] = (

@@ -64,7 +64,7 @@ LIVE_STATES = frozenset({"exposure", "check_in"})
 GC_MIDDLE_FRAMES = 256
 GC_FULL_FRAMES = 90 * 60
 PROMPT_LINES = {"suds": "checkin_suds", "expectancy": "checkin_expectancy",
-                "consent": "consent_step_up"}
+                "fms": "checkin_fms", "consent": "consent_step_up"}
 """The line the avatar asks each instrument's check-in with (unless it comes with a prompt)."""
 
 @dataclass(frozen=True)

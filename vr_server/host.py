@@ -260,11 +260,12 @@ class SessionHost:
         """The client's answer to the open check-in (``None``: not answered in time)."""
         if self._checkin_asked_at is not None and latency_ms is None and value is not None:
             latency_ms = (time.monotonic() - self._checkin_asked_at) * 1000
-        self._checkin_asked_at = None
         if self.store_error is not None:
             return
         for event in self.machine.answer_checkin(value, latency_ms):
             self._record(event)
+        if self.machine.open_checkin is None:  # answered (an answer off the scale asks again)
+            self._checkin_asked_at = None
         self._state_changed()
 
     def describe(self) -> str:

@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from instruments.catalogue import Catalogue
+from instruments.definition import ResponseScale
 from instruments.scoring import AnswerError, score
 from telemetry import commands as c
 from telemetry.errors import CommandRejected
@@ -54,6 +55,8 @@ from telemetry.schemas import (
 ACTIVE: frozenset[SessionState] = frozenset({"baseline", "exposure", "check_in"})
 YES = 100.0
 """The only answer that means yes to a consent question (no is 0): a rating is never consent."""
+CONSENT_SCALE = ResponseScale(low=0, high=100, step=100)
+"""A consent question is answered 0 (no) or 100 (yes)."""
 
 
 @dataclass
@@ -194,6 +197,10 @@ class SessionMachine:
                                        f"{self.open_checkin.checkin_id} is still open")
                 if state not in {"exposure", "baseline"}:
                     raise self._refuse("ask_checkin")
+                if args.instrument not in self.checkin_instruments():
+                    raise CommandRejected("out_of_range", f"no check-in {args.instrument!r}; "
+                                          f"check-ins: "
+                                          f"{', '.join(sorted(self.checkin_instruments()))}")
                 self._checkins += 1
                 asked = CheckInAsked(checkin_id=f"checkin-{self._checkins}",
                                      instrument=args.instrument, prompt=args.prompt)
@@ -307,6 +314,26 @@ class SessionMachine:
         raise CommandRejected("out_of_range", f"this scenario has no live event {name!r}; "
                                               f"its events: {known}{safe}")
 
+    def catalogue(self) -> Catalogue:
+        """The site's instruments (loaded on first use)."""
+        if self.instruments is None:
+            self.instruments = Catalogue()
+        return self.instruments
+
+    def checkin_instruments(self) -> dict[str, ResponseScale]:
+        """The ratings a check-in can ask (one-item instruments given during exposure or
+        around a trial, with text loaded), by id, with the scale each is answered on."""
+        return {i.id: i.scales[i.items[0].scale]
+                for i in self.catalogue().instruments.values()
+                if len(i.items) == 1 and {"during", "trial"} & set(i.timing)
+                and self.catalogue().availability(i.id).available}
+
+    def checkin_scale(self, instrument: str) -> ResponseScale | None:
+        """The scale a check-in of ``instrument`` is answered on (consent: 0 or 100)."""
+        if instrument == "consent":
+            return CONSENT_SCALE
+        return self.checkin_instruments().get(instrument)
+
     def _check_risks(self, command: str) -> None:
         """Refuse to show the exposure while a risk flag waits for a clinician."""
         if self.unacknowledged:
@@ -318,9 +345,7 @@ class SessionMachine:
     def _questionnaire(self, args: c.SubmitQuestionnaire, actor: str) -> list[object]:
         """Score a submitted questionnaire; its flags become alerts, risk flags a hold on the
         exposure until a clinician acknowledges them."""
-        if self.instruments is None:
-            self.instruments = Catalogue()
-        catalogue = self.instruments
+        catalogue = self.catalogue()
         try:
             instrument = catalogue.get(args.instrument)
         except KeyError as exc:
@@ -380,6 +405,14 @@ class SessionMachine:
         asked = self.open_checkin
         if asked is None or self.state == "ended":
             return []
+        scale = self.checkin_scale(asked.instrument)
+        if value is not None and scale is not None and not scale.accepts(value):
+            # Not an answer on the scale (a faulty panel or controller): the question stays
+            # open and is asked again; the log says what came.
+            return [Alert(code="checkin_answer_refused", severity="info",
+                          message=f"{value:g} is not an answer to {asked.instrument} "
+                                  f"({scale.describe()}): asked again",
+                          details={"checkin_id": asked.checkin_id, "value": value})]
         self.open_checkin = None
         events: list[object] = [CheckInAnswered(
             checkin_id=asked.checkin_id, instrument=asked.instrument, value=value,

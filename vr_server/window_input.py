@@ -4,7 +4,8 @@ Keys (shown in the window's title bar too):
 
 * mouse: look around (the pointer is hidden and kept in the window);
 * W A S D: step forward, left, back, right (walking speed, on the floor's plane);
-* 0-9: answer an open rating with 0, 10, ... 90; ``=``: 100; Y / N: yes / no to a consent
+* 0-9: answer an open rating with 0, 10, ... 90 % of its scale; ``=``: the top (SUDS: 0, 10,
+  ... 100; the motion-sickness scale: 0, 2, ... 20); Y / N: yes / no to a consent
   question (numbers never answer consent);
 * Space or Escape: **stop** (the client's own stop, applied in the next frame).
 """
@@ -90,8 +91,15 @@ class WindowInput:
             # right kind of key: Y/N for consent, numbers for ratings.
             if asked is None or asked.checkin_id != checkin_id:
                 continue
-            if (asked.instrument == "consent") == (action == "consent"):
-                self.host.answer_checkin(value)
+            if (asked.instrument == "consent") != (action == "consent"):
+                continue
+            scale = self.host.machine.checkin_scale(asked.instrument)
+            if action == "rate" and scale is not None:
+                # A number key is a tenth of the way up the instrument's scale (SUDS 0-100:
+                # 0, 10, ... 90 and = for 100; the motion-sickness scale 0-20: 0, 2, ... 20).
+                steps = round((scale.high - scale.low) * value / 100 / scale.step)
+                value = scale.low + steps * scale.step
+            self.host.answer_checkin(value)
 
     def update(self, dt: float) -> None:
         """Apply this frame's mouse motion and held keys to the head."""

@@ -299,7 +299,10 @@ def test_only_a_clear_yes_is_consent() -> None:
     machine.apply(c.Start())
     machine.apply(c.Start())
     machine.apply(c.SetLevel(rung=3))
-    _, declined, _ = machine.answer_checkin(80.0, 500.0)  # a rating, not a yes
+    (refused,) = machine.answer_checkin(80.0, 500.0)  # a rating, not a yes: asked again
+    assert isinstance(refused, Alert) and refused.code == "checkin_answer_refused"
+    assert machine.level.rung == 0 and machine.open_checkin is not None
+    _, declined, _ = machine.answer_checkin(0.0, 500.0)
     assert isinstance(declined, Alert) and declined.code == "consent_declined"
     assert machine.level.rung == 0
 
@@ -373,3 +376,23 @@ def test_bad_questionnaires_are_refused_and_nothing_is_recorded(
     (response, *_) = machine.apply(_phq9(item9=0))
     assert isinstance(response, QuestionnaireResponse)
     assert response.response_id == "response-1"  # the refused one took no number
+
+
+def test_check_ins_are_the_sites_rating_instruments_and_off_scale_answers_are_asked_again(
+        ) -> None:
+    machine = _in_exposure()
+    with pytest.raises(CommandRejected, match="no check-in 'anxiety'; check-ins: expectancy, "
+                                              "fms, suds") as info:
+        machine.apply(c.AskCheckIn(instrument="anxiety"))
+    assert info.value.code == "out_of_range"
+    _, asked = machine.apply(c.AskCheckIn(instrument="fms"))
+    assert isinstance(asked, CheckInAsked)
+    (refused,) = machine.answer_checkin(35.0, 900.0)  # the motion-sickness scale ends at 20
+    assert isinstance(refused, Alert) and refused.code == "checkin_answer_refused"
+    assert "35 is not an answer to fms (0 to 20): asked again" in refused.message
+    assert machine.open_checkin is asked and machine.state == "check_in"
+    answered, back = machine.answer_checkin(12.0, 1500.0)
+    assert isinstance(answered, CheckInAnswered) and answered.value == 12.0
+    assert isinstance(back, StateChange) and machine.open_checkin is None
+    assert machine.checkin_scale("consent") is not None
+    assert machine.checkin_scale("suds").describe() == "0 to 100"  # type: ignore[union-attr]

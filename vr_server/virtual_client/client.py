@@ -30,7 +30,7 @@ from vr_server.virtual_client.behaviour import Behaviour, ClientPose, SceneObser
 from vr_server.virtual_client.params import VirtualClientParams
 from vr_server.virtual_client.physiology import Physiology
 
-INSTRUMENTS: tuple[str, ...] = ("suds", "expectancy", "consent")
+INSTRUMENTS: tuple[str, ...] = ("suds", "expectancy", "fms", "consent")
 """The check-in instruments the client can answer."""
 
 CONSENT_BELOW = 0.6
@@ -136,7 +136,9 @@ class VirtualClient:
         'suds' (Subjective Units of Distress): ``100 * (a - baseline) / (1 - baseline)`` plus
         noise (``suds_noise``), in steps of 5. 'expectancy' (how likely the feared outcome
         feels): ``100 * (0.6 * min(1, sensitivity) * (1 - h) + 0.4 * relative arousal)`` plus
-        the same noise, in steps of 1. 'consent' (to a step up): 100 (yes) while the relative
+        the same noise, in steps of 1. 'fms' (motion sickness, 0-20): ``4 * relative arousal``
+        plus a fifth of the noise (the simulated client has no vection model: a little
+        sickness that follows its arousal). 'consent' (to a step up): 100 (yes) while the relative
         arousal is below ``CONSENT_BELOW``, else 0 (no). The delay is log-normal with mean
         ``answer_latency_s * (1 + 0.5 * relative arousal)``.
         """
@@ -154,6 +156,8 @@ class VirtualClient:
             value = 5 * round((100.0 * relative + noise) / 5.0)
         elif kind == "consent":
             value = 100 if relative < CONSENT_BELOW else 0
+        elif kind == "fms":
+            value = min(20, max(0, round(4.0 * relative + 0.2 * noise)))
         else:
             belief = min(1.0, p.sensitivity) * (1.0 - self.habituation)
             value = round(100.0 * (0.6 * belief + 0.4 * relative) + noise)
