@@ -92,6 +92,9 @@ class AskCheckIn(CommandArgs):
     name = "ask_checkin"
     instrument: Annotated[str, Field(min_length=1, max_length=64)] = "suds"
     prompt: ShortText = ""
+    purpose: Literal["rating", "prediction", "before", "after"] = "rating"
+    """``prediction``: the SUDS the client expects at this step; ``before`` / ``after``: the
+    expectancy rated before an exposure trial and re-rated after it."""
 
 
 class MarkRupture(CommandArgs):
@@ -174,6 +177,10 @@ class Configure(CommandArgs):
     band_low: Annotated[float, Field(ge=0.0, le=100.0)] = 40.0
     band_high: Annotated[float, Field(ge=0.0, le=100.0)] = 70.0
     controller: Literal["manual", "suggest", "auto"] = "manual"
+    trial_criterion: Literal["time", "suds_drop", "expectancy"] = "time"
+    """When an exposure trial (a stay at one rung) has done its work: after ``trial_min_s``,
+    when SUDS fell to half its peak, or when the expectancy was re-rated after it."""
+    trial_min_s: Annotated[float, Field(gt=0.0, le=7200.0)] = 120.0
 
     @model_validator(mode="after")
     def _band_in_order(self) -> Configure:

@@ -219,6 +219,7 @@ class CheckInAsked(Model):
     checkin_id: Label
     instrument: Label
     prompt: ShortText = ""
+    purpose: Literal["rating", "prediction", "before", "after"] = "rating"
     actor: Actor = "therapist"
 
 
@@ -322,6 +323,8 @@ class SessionPlan(Model):
     band_low: Annotated[float, Field(ge=0.0, le=100.0)]
     band_high: Annotated[float, Field(ge=0.0, le=100.0)]
     controller: Literal["manual", "suggest", "auto"]
+    trial_criterion: Literal["time", "suds_drop", "expectancy"] = "time"
+    trial_min_s: Annotated[float, Field(gt=0.0)] = 120.0
     actor: Actor = "therapist"
 
 

@@ -366,6 +366,8 @@ class ServerApp:
         if asked is not None and asked.checkin_id != self._voiced_checkin:
             self._voiced_checkin = asked.checkin_id
             line_id = PROMPT_LINES.get(asked.instrument)
+            if asked.instrument == "expectancy" and asked.purpose == "after":
+                line_id = "checkin_expectancy_after"  # re-rated now that it has been done
             text = asked.prompt or (self.lines.get(line_id).text if line_id else "")
             if text:
                 avatar.say(text, Priority.SCHEDULED, now, line_id, tag=asked.checkin_id,

@@ -203,7 +203,8 @@ class SessionMachine:
                                           f"{', '.join(sorted(self.checkin_instruments()))}")
                 self._checkins += 1
                 asked = CheckInAsked(checkin_id=f"checkin-{self._checkins}",
-                                     instrument=args.instrument, prompt=args.prompt)
+                                     instrument=args.instrument, prompt=args.prompt,
+                                     purpose=args.purpose)
                 self.open_checkin = asked
                 # During exposure the client rates with the stimulus still in view; a
                 # baseline rating leaves the state alone.
@@ -294,7 +295,8 @@ class SessionMachine:
                            consent=self.consent, checkin_every_s=self.checkin_every_s,
                            start_rung=args.start_rung, max_rung=args.max_rung,
                            band_low=args.band_low, band_high=args.band_high,
-                           controller=args.controller)
+                           controller=args.controller, trial_criterion=args.trial_criterion,
+                           trial_min_s=args.trial_min_s)
 
     def _trigger(self, name: str) -> ScenarioEvent:
         if name in self.live_events:

@@ -228,6 +228,21 @@ def cmd_events(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    """Write one self-contained HTML report of a recorded session: summary, timeline
+    (level, ratings, physiology, gaze, check-ins, the avatar's lines, therapist actions,
+    annotations, questionnaires, alerts), exposure trials, questionnaire scores with flags,
+    and the whole log. It opens offline."""
+    from review.report import write_report
+    from review.session import catalogue_or_none
+
+    output = args.output or args.data_dir / "reports" / f"{args.session_id}.html"
+    path = write_report(args.data_dir, args.session_id, output,
+                        catalogue_or_none(args.instrument_packs))
+    print(f"review report: {path.resolve()}")
+    return 0
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     """Show this data folder's public keys, or authorise a console's public key."""
     from telemetry.security import KeyStore
@@ -445,6 +460,16 @@ def build_parser() -> argparse.ArgumentParser:
     from instruments.commands import add_parser as add_instruments
 
     add_instruments(sub)
+
+    p = sub.add_parser("review", help="write a session's review report (one HTML file)",
+                       description=cmd_review.__doc__)
+    _add_data_dir(p)
+    p.add_argument("session_id", metavar="SESSION_ID", type=_name)
+    p.add_argument("-o", "--output", type=Path,
+                   help="the HTML file to write (default DATA_DIR/reports/SESSION_ID.html)")
+    p.add_argument("--instrument-packs", type=Path, action="append", default=[],
+                   metavar="DIR", help="the site's licensed questionnaire text packs")
+    p.set_defaults(func=cmd_review)
 
     p = sub.add_parser("demo", help="run a demo session end to end", description=cmd_demo.__doc__)
     _add_data_dir(p)

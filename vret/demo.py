@@ -6,6 +6,7 @@ mirror view saved as screenshots of what the client saw, then the recorded sessi
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import threading
@@ -123,6 +124,10 @@ def _script(client: CommandClient, duration_s: float, log: list[str], shots: _Sh
     event: list[tuple[c.CommandArgs, str | None]] = (
         [(c.Trigger(event=live_event), f"event-{live_event}")] if live_event else [])
     plan: list[tuple[c.CommandArgs, str | None]] = [
+        # Screening and the sickness baseline before the session (scripted answers: a client
+        # with mild symptoms who does not endorse item 9).
+        (_questionnaire("phq9", DEMO_PHQ9, "screening"), None),
+        (_questionnaire("ssq", DEMO_SSQ_BEFORE, "start"), None),
         (c.Start(), None), (c.Speak(line_id="greeting"), "avatar-greeting"),
         (c.Start(), "exposure-rung-0"),
         (c.AskCheckIn(instrument="suds"), "avatar-asks-suds"),
@@ -131,12 +136,19 @@ def _script(client: CommandClient, duration_s: float, log: list[str], shots: _Sh
         (c.Gesture(gesture="open_hands"), "rung-1"),
         (c.SetLevel(rung=3, intensity=0.0), "rung-3"),
         (c.Annotate(text="client steady at rung 3"), None),
+        # Before the step up: how likely is the feared outcome up there? Re-rated after.
+        (c.AskCheckIn(instrument="expectancy", purpose="before"), None),
         (c.SetLevel(rung=5, intensity=0.0), "rung-5"),
+        (c.AskCheckIn(instrument="suds"), None),
+        (c.AskCheckIn(instrument="expectancy", purpose="after"), None),
+        (c.AskCheckIn(instrument="fms"), None),
         *event,
         (c.Stop(reason="demo: client asked to stop"), "stop-safe-place"),
         (c.Speak(line_id="repair_validate_1"), None),
         (c.Resume(), None),
         (c.SetLevel(rung=1, intensity=0.0, reason="step down after the stop"), "after-stop"),
+        (_questionnaire("ssq", DEMO_SSQ_AFTER, "end"), None),
+        (_questionnaire("vret_alliance_check", DEMO_ALLIANCE, "end"), None),
     ]
     step = duration_s / (len(plan) + 1)
     for command, shot in plan:
@@ -163,6 +175,21 @@ def _script(client: CommandClient, duration_s: float, log: list[str], shots: _Sh
         time.sleep(wait)
         if shot is not None:
             log.append(f"  {'':<12} {shots.save(shot)}")
+
+
+DEMO_PHQ9 = {"q1": 1, "q2": 1, "q3": 0, "q4": 1, "q5": 0, "q6": 0, "q7": 1, "q8": 0, "q9": 0,
+             "q10": 1}
+DEMO_SSQ_BEFORE = {f"s{i}": 0 for i in range(1, 17)} | {"s2": 1}
+DEMO_SSQ_AFTER = DEMO_SSQ_BEFORE | {"s4": 1, "s12": 1}
+DEMO_ALLIANCE = {"together": 8, "rationale": 9, "safe_to_say": 7, "own_goals": 8,
+                 "guide_helpful": 8, "tension": 1, "tension_strength": 2, "tension_resolved": 4}
+"""The demo's scripted questionnaire answers (the virtual client answers one-item ratings in
+the scene; these forms stand for what a client fills in before and after)."""
+
+
+def _questionnaire(instrument: str, answers: dict[str, int], timing: str) -> c.CommandArgs:
+    return c.SubmitQuestionnaire(instrument=instrument, answers=json.dumps(answers),
+                                 timing=timing)  # type: ignore[arg-type]
 
 
 def _request_when_answered(client: CommandClient, command: c.CommandArgs) -> Ack:
@@ -304,4 +331,10 @@ def run_demo(data_dir: Path, *, duration_s: float = 30.0, scenario: str = "heigh
         print(f"what the client saw: {len(shots.saved)} screenshots in "
               f"{shots.folder.resolve()}")
     print(f"event log:     vret events --data-dir {data_dir} {session_id}")
+    from review.report import write_report
+    from review.session import catalogue_or_none
+
+    report_path = write_report(data_dir, session_id,
+                               data_dir / "reports" / f"{session_id}.html", catalogue_or_none())
+    print(f"review report: {report_path.resolve()}")
     return 0 if server.returncode == 0 else 1
