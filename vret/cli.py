@@ -243,6 +243,24 @@ def cmd_review(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a recorded session: samples, events, exposure trials and questionnaire answers
+    and scores as CSV and Parquet tables, and the questionnaire responses as FHIR R4
+    QuestionnaireResponse and Observation resources. Health data: keep the folder where the
+    clinical record is kept."""
+    from review.export import export_session
+    from review.session import catalogue_or_none, load_session
+    from telemetry.store import SessionStore
+
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    folder = args.output or args.data_dir / "exports" / args.session_id
+    with SessionStore.in_dir(args.data_dir, create=False) as store:
+        data = load_session(store, args.session_id)
+        written = export_session(store, data, folder, formats, catalogue_or_none())
+    print(f"exported {len(written)} files to {folder.resolve()}")
+    return 0
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     """Show this data folder's public keys, or authorise a console's public key."""
     from telemetry.security import KeyStore
@@ -470,6 +488,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instrument-packs", type=Path, action="append", default=[],
                    metavar="DIR", help="the site's licensed questionnaire text packs")
     p.set_defaults(func=cmd_review)
+
+    p = sub.add_parser("export", help="a session's data as CSV, Parquet and FHIR",
+                       description=cmd_export.__doc__)
+    _add_data_dir(p)
+    p.add_argument("session_id", metavar="SESSION_ID", type=_name)
+    p.add_argument("-o", "--output", type=Path,
+                   help="the folder to write (default DATA_DIR/exports/SESSION_ID)")
+    p.add_argument("--format", default="csv,parquet,fhir",
+                   help="comma-separated: csv, parquet, fhir (default all three)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("demo", help="run a demo session end to end", description=cmd_demo.__doc__)
     _add_data_dir(p)
