@@ -232,10 +232,24 @@ def cmd_review(args: argparse.Namespace) -> int:
     """Write one self-contained HTML report of a recorded session: summary, timeline
     (level, ratings, physiology, gaze, check-ins, the avatar's lines, therapist actions,
     annotations, questionnaires, alerts), exposure trials, questionnaire scores with flags,
-    and the whole log. It opens offline."""
+    and the whole log. It opens offline. With --client: the client's sessions over time (the
+    hierarchy climbed, end-of-session ratings with drops flagged)."""
     from review.report import write_report
     from review.session import catalogue_or_none
 
+    if (args.session_id is None) == (args.client is None):
+        raise ValueError("name a session, or a client with --client (not both)")
+    if args.client is not None:
+        from review.history import client_history, render_history
+        from telemetry.store import SessionStore
+
+        with SessionStore.in_dir(args.data_dir, create=False) as store:
+            history = client_history(store, args.client)
+        output = args.output or args.data_dir / "reports" / f"client-{args.client}.html"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(render_history(args.client, history), encoding="utf-8")
+        print(f"client history ({len(history)} sessions): {output.resolve()}")
+        return 0
     output = args.output or args.data_dir / "reports" / f"{args.session_id}.html"
     path = write_report(args.data_dir, args.session_id, output,
                         catalogue_or_none(args.instrument_packs))
@@ -482,9 +496,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("review", help="write a session's review report (one HTML file)",
                        description=cmd_review.__doc__)
     _add_data_dir(p)
-    p.add_argument("session_id", metavar="SESSION_ID", type=_name)
+    p.add_argument("session_id", metavar="SESSION_ID", type=_name, nargs="?",
+                   help="the session to review (or --client for a client's history)")
+    p.add_argument("--client", type=_name, metavar="CLIENT_ID",
+                   help="a client's sessions over time instead of one session")
     p.add_argument("-o", "--output", type=Path,
-                   help="the HTML file to write (default DATA_DIR/reports/SESSION_ID.html)")
+                   help="the HTML file to write (default DATA_DIR/reports/SESSION_ID.html "
+                        "or client-CLIENT_ID.html)")
     p.add_argument("--instrument-packs", type=Path, action="append", default=[],
                    metavar="DIR", help="the site's licensed questionnaire text packs")
     p.set_defaults(func=cmd_review)

@@ -18,6 +18,7 @@ from tests.servers import wait_for_connection, wait_for_event
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "syringe.py"
 SESSION = "s-review"
+CLIENT = "c-review"
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,8 @@ class Recorded:
     session_id: str
 
 
-def _answered(data: Path, checkin: object) -> StoredEvent:
-    return wait_for_event(data, SESSION, lambda r: r.body.kind == "checkin_answered"
+def _answered(data: Path, checkin: object, session: str = SESSION) -> StoredEvent:
+    return wait_for_event(data, session, lambda r: r.body.kind == "checkin_answered"
                           and r.body.checkin_id == checkin, timeout_s=40)
 
 
@@ -43,7 +44,8 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
     server = subprocess.Popen(
         [sys.executable, "-m", "vret", "serve", "--scenario", str(EXAMPLE), "--display",
          "offscreen", "--size", "128x72", "--session-id", SESSION, "--data-dir", str(data),
-         "--connection-file", str(conn), "--duration", "120", "--seed", "3"],
+         "--connection-file", str(conn), "--duration", "120", "--seed", "3",
+         "--client-id", CLIENT],
         cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         info = wait_for_connection(conn, server)
@@ -85,3 +87,37 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
         server.terminate()
         server.communicate(timeout=30)
     return Recorded(data, SESSION)
+
+
+@pytest.fixture(scope="package")
+def second(recorded: Recorded, tmp_path_factory: pytest.TempPathFactory) -> Recorded:
+    """A second, later session of the same client in the same store: rung 2 is calmer now,
+    and the alliance check at the end is lower (a drop to review)."""
+    tmp = tmp_path_factory.mktemp("second")
+    conn = tmp / "conn.json"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "vret", "serve", "--scenario", str(EXAMPLE), "--display",
+         "offscreen", "--size", "128x72", "--session-id", "s-review-2", "--data-dir",
+         str(recorded.data_dir), "--connection-file", str(conn), "--duration", "60",
+         "--seed", "4", "--client-id", CLIENT],
+        cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        info = wait_for_connection(conn, server)
+        with CommandClient(info) as client:
+            client.request(c.Start())
+            client.request(c.Start())
+            client.request(c.SetLevel(rung=2))
+            suds = client.request(c.AskCheckIn(instrument="suds"))
+            _answered(recorded.data_dir, suds.result["checkin_id"], "s-review-2")
+            closing = {"together": 5, "rationale": 6, "safe_to_say": 5, "own_goals": 6,
+                       "guide_helpful": 8, "tension": 1, "tension_strength": 3,
+                       "tension_resolved": 2}
+            client.request(c.SubmitQuestionnaire(instrument="vret_alliance_check",
+                                                 answers=json.dumps(closing), timing="end"))
+            client.request(c.End())
+            client.request(c.End())
+        time.sleep(0.5)
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    return Recorded(recorded.data_dir, "s-review-2")
