@@ -361,7 +361,8 @@ class QuestionnaireResponse(Model):
     language: Annotated[str, Field(max_length=16)] = "en"
     answers: Details = Field(default_factory=dict)
     scores: Details = Field(default_factory=dict)
-    flags: list[Label] = Field(default_factory=list, max_length=32)
+    flags: tuple[Label, ...] = Field(default=(), max_length=32)
+    """(A tuple: msgpack arrays decode as tuples, and models are strict.)"""
     complete: bool = True
     text_source: Annotated[str, Field(max_length=128)] = "vret"
     """Who supplied the wording the respondent read (``vret`` or the site's licensed pack)."""
@@ -373,7 +374,7 @@ class RiskAcknowledged(Model):
 
     kind: Literal["risk_acknowledged"] = "risk_acknowledged"
     response_id: Label
-    flags: list[Label] = Field(default_factory=list, max_length=32)
+    flags: tuple[Label, ...] = Field(default=(), max_length=32)
     note: ShortText = ""
     actor: Actor = "therapist"
 

@@ -73,6 +73,12 @@ event_bodies = st.one_of(
               actor=actors),
     st.builds(s.Alert, code=labels, severity=st.sampled_from(["info", "warning", "critical"]),
               message=texts, details=details),
+    st.builds(s.QuestionnaireResponse, response_id=labels, instrument=labels, version=labels,
+              timing=st.sampled_from(["screening", "start", "during", "trial", "end"]),
+              answers=details, scores=details,
+              flags=st.lists(labels, max_size=4).map(tuple), complete=st.booleans()),
+    st.builds(s.RiskAcknowledged, response_id=labels,
+              flags=st.lists(labels, max_size=4).map(tuple), note=texts, actor=actors),
 )
 
 command_ids = st.text(min_size=1, max_size=40)

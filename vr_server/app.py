@@ -39,13 +39,14 @@ from scenarios.registry import ScenarioError
 from scenarios.registry import load as load_scenario
 from scenarios.sound import SoundPlayer
 from scenarios.targets import LOOK_CODES, Sphere, gaze_hit, nearest_distance
-from telemetry.schemas import Frame
+from telemetry.schemas import CheckInAsked, Frame
 from vr_server.engine import DisplayConfig, Engine, current
 from vr_server.frame import FramePipeline
 from vr_server.frame_samples import FrameSource
 from vr_server.host import HostConfig, SessionHost
 from vr_server.mirror import MirrorConfig, MirrorEncoder
 from vr_server.mirror_copy import MirrorCopy
+from vr_server.rating_panel import RatingPanel
 from vr_server.stage import Stage
 from vr_server.virtual_client import SceneObservation, VirtualClient, VirtualClientParams
 
@@ -97,6 +98,9 @@ class AppConfig:
     stats_interval_s: float = 1.0
     keep_timings: bool = False
     """Keep every frame's timings in :attr:`ServerApp.timings` (benchmarks)."""
+    gaze_dwell: bool = False
+    """Let the client answer the rating panel (and press its STOP) by looking at a choice
+    (off with the virtual client, whose gaze is not aimed at the panel)."""
 
 
 class ServerApp:
@@ -226,6 +230,7 @@ class ServerApp:
             raise ScenarioError(f"scenario {self.spec.name!r} failed to build its scene: "
                                 f"{type(exc).__name__}: {exc}") from exc
         self.avatar.load(self.spec.viewpoint, self.spec.view_heading)
+        self.panel = RatingPanel(self.engine.world)
         self.host.start()
         self._setup_mirror_copy()
         self.mirror.start()
@@ -456,8 +461,54 @@ class ServerApp:
                                 "room; its voice and captions go on")
         self._avatar_face = (self.avatar.face_position(self.engine.world)
                              if self.avatar.present else None)
+        self._rating_panel()
         self._log_speech()
         self._record_failures()
+
+    def _rating_panel(self) -> None:
+        """Show the open check-in on the panel before the client; with gaze dwell, a look at
+        a choice answers it and a look at STOP stops the exposure in this frame."""
+        panel, host = self.panel, self.host
+        machine = host.machine
+        asked = machine.open_checkin
+        if panel.is_open and (asked is None or asked.checkin_id != panel.checkin_id) \
+                and not panel.closing:
+            last = machine.last_answer
+            answered = last is not None and last.checkin_id == panel.checkin_id
+            panel.answered(last.value if answered and last is not None else None)
+        if asked is not None and asked.checkin_id != panel.checkin_id:
+            self._open_panel(asked)
+        if not panel.is_open:
+            return
+        cell = panel.update(self._dt, self._head, self._gaze_dir)
+        if cell is None or not self.config.gaze_dwell or asked is None \
+                or asked.checkin_id != panel.checkin_id:
+            return
+        if cell.value is None:
+            if machine.state in LIVE_STATES:
+                host.client_stop("the client looked at STOP on the rating panel")
+        else:
+            host.answer_checkin(cell.value)
+
+    def _open_panel(self, asked: CheckInAsked) -> None:
+        machine = self.host.machine
+        scale = machine.checkin_scale(asked.instrument)
+        if scale is None:
+            return
+        line_id = PROMPT_LINES.get(asked.instrument)
+        if asked.instrument == "expectancy" and asked.purpose == "after":
+            line_id = "checkin_expectancy_after"
+        question = asked.prompt or (self.lines.get(line_id).text if line_id else "")
+        low, high = "", ""
+        pack = machine.catalogue().packs.get((asked.instrument, "en"))
+        if pack is not None:
+            question = question or pack.items.get(next(iter(pack.items)), "")
+            low = pack.anchor("default", scale.low) or ""
+            high = pack.anchor("default", scale.high) or ""
+        self.panel.open(asked.checkin_id, question or asked.instrument, scale,
+                        asked.instrument == "consent", low, high, Point3(self._head),
+                        self.stage.client.heading,
+                        self.engine.head.get_p(self.engine.world))
 
     def _log_speech(self) -> None:
         """Log what the avatar started saying this frame, and lines cut off or never said."""

@@ -89,6 +89,8 @@ class SessionMachine:
         self.stimulus_visible = False
         self.open_checkin: CheckInAsked | None = None
         """The check-in waiting for the client's answer, if any."""
+        self.last_answer: CheckInAnswered | None = None
+        """The last check-in answered (or recorded as not answered)."""
         self.triggered: list[tuple[str, str]] = []
         """``(scene, event)`` applied but not yet played, scene ``"exposure"`` or ``"safe"``
         (the frame pipeline drains it)."""
@@ -221,7 +223,7 @@ class SessionMachine:
                     raise CommandRejected("out_of_range", f"response {args.response_id!r} has "
                                                           f"no unacknowledged risk flag; open: "
                                                           f"{open_}")
-                return [RiskAcknowledged(response_id=args.response_id, flags=flags,
+                return [RiskAcknowledged(response_id=args.response_id, flags=tuple(flags),
                                          note=args.note, actor=actor)]  # type: ignore[arg-type]
             case c.MarkRupture():
                 self._ruptures += 1
@@ -379,7 +381,7 @@ class SessionMachine:
             respondent=args.respondent, timing=args.timing, language=args.language,
             answers={k: float(v) for k, v in answers.items()},
             scores={k: v.value for k, v in result.scores.items()},
-            flags=[f.id for f in result.flags], complete=result.complete,
+            flags=tuple(f.id for f in result.flags), complete=result.complete,
             text_source=pack.source, actor=actor)]  # type: ignore[arg-type]
         severity = {"info": "info", "attention": "warning", "risk": "critical",
                     "high_risk": "critical"}
@@ -416,9 +418,10 @@ class SessionMachine:
                                   f"({scale.describe()}): asked again",
                           details={"checkin_id": asked.checkin_id, "value": value})]
         self.open_checkin = None
-        events: list[object] = [CheckInAnswered(
+        self.last_answer = CheckInAnswered(
             checkin_id=asked.checkin_id, instrument=asked.instrument, value=value,
-            answered=value is not None, latency_ms=latency_ms)]
+            answered=value is not None, latency_ms=latency_ms)
+        events: list[object] = [self.last_answer]
         pending, self.pending_level = self.pending_level, None
         if pending is not None and pending[1] == asked.checkin_id:
             args, _, asked_at = pending

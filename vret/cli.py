@@ -116,6 +116,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             avatar_model=(None if args.avatar_model is None
                           else BodyModel(args.avatar_model, args.avatar_joint_map)),
             consent=args.consent, checkin_interval_s=args.checkin_every,
+            gaze_dwell=args.gaze_dwell,
             mirror=MirrorConfig(rate_hz=args.mirror_rate, width=args.mirror_width)))
         host = runner.host
 
@@ -404,6 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "never in therapist mode, 300 in coach mode)")
     p.add_argument("--consent", action="store_true",
                    help="collaborative mode: a step up waits for the client's yes")
+    p.add_argument("--gaze-dwell", action="store_true",
+                   help="the client answers the rating panel, or presses its STOP, by looking "
+                        "at a choice for 1.5 s (1 s for STOP)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1; anything else needs --curve)")
     p.add_argument("--curve", action="store_true",

@@ -316,7 +316,7 @@ def test_a_risk_flag_on_screening_holds_the_exposure_until_acknowledged() -> Non
     machine = SessionMachine()
     response, alert = machine.apply(_phq9(item9=1))
     assert isinstance(response, QuestionnaireResponse) and isinstance(alert, Alert)
-    assert response.scores["total"] == 9 and response.flags == ["item9_endorsed"]
+    assert response.scores["total"] == 9 and response.flags == ("item9_endorsed",)
     assert response.version == "1" and response.timing == "screening" and response.complete
     assert alert.severity == "critical" and alert.details["requires_acknowledgement"] is True
     machine.apply(c.Start())  # the session may begin (baseline: no stimulus) ...
@@ -327,7 +327,7 @@ def test_a_risk_flag_on_screening_holds_the_exposure_until_acknowledged() -> Non
     with pytest.raises(CommandRejected, match="no unacknowledged risk flag; open: response-1"):
         machine.apply(c.AcknowledgeRisk(response_id="response-9"))
     (ack,) = machine.apply(c.AcknowledgeRisk(response_id="response-1", note="assessed: low"))
-    assert isinstance(ack, RiskAcknowledged) and ack.flags == ["item9_endorsed"]
+    assert isinstance(ack, RiskAcknowledged) and ack.flags == ("item9_endorsed",)
     machine.apply(c.Start())
     assert machine.state == "exposure"
 
@@ -347,7 +347,7 @@ def test_a_risk_flag_at_the_end_of_a_session_also_holds_a_resume() -> None:
 def test_no_risk_no_hold_and_item9_zero_raises_nothing() -> None:
     machine = SessionMachine()
     (response,) = machine.apply(_phq9(item9=0))
-    assert isinstance(response, QuestionnaireResponse) and response.flags == []
+    assert isinstance(response, QuestionnaireResponse) and response.flags == ()
     machine.apply(c.Start())
     machine.apply(c.Start())
     assert machine.state == "exposure"

@@ -105,6 +105,7 @@ def test_a_server_that_fails_to_start_ends_its_record(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(240)
 def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     result = vret("demo", "--duration", "18", cwd=tmp_path, timeout=240)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -123,3 +124,17 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     # client's yes let the step up through.
     assert "avatar_utterance" in out and "'instrument': 'consent'" in out
     assert "the client agreed" in out
+    # Screening, check-ins and closing forms are on the timeline, and the report is written.
+    from telemetry.store import SessionStore
+
+    with SessionStore.in_dir(tmp_path / "vret-data", create=False) as store:
+        (record,) = store.sessions()
+        events = [e.body for e in store.events(record.session_id)]
+    forms = {(e.instrument, e.timing) for e in events if e.kind == "questionnaire_response"}
+    assert forms == {("phq9", "screening"), ("ssq", "start"), ("ssq", "end"),
+                     ("vret_alliance_check", "end")}
+    rated = {e.instrument for e in events if e.kind == "checkin_answered" and e.answered}
+    assert {"suds", "consent", "expectancy", "fms"} <= rated
+    reports = list((tmp_path / "vret-data" / "reports").glob("*.html"))
+    assert len(reports) == 1 and f"review report: {reports[0].resolve()}" in out
+    assert 'id="trials"' in reports[0].read_text()
