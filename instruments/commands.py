@@ -39,6 +39,13 @@ def run(args: argparse.Namespace) -> int:
       vret instruments score phq9 q1=1 q2=2 q3=0 q4=3 q5=1 q6=0 q7=2 q8=1 q9=1 q10=1
       vret instruments check-pack site-packs/wai_sr.json
     """
+    try:
+        return _run(args)
+    except KeyError as exc:  # an unknown instrument: one line naming the known ones
+        raise ValueError(str(exc.args[0])) from None
+
+
+def _run(args: argparse.Namespace) -> int:
     catalogue = Catalogue(args.instrument_packs)
     for problem in catalogue.problems():
         print(f"warning: {problem}")

@@ -108,3 +108,17 @@ def test_a_pack_that_is_not_json_is_set_aside(tmp_path: Path) -> None:
     catalogue = Catalogue(pack_dirs=[tmp_path])
     assert any("broken.json: cannot be read" in p for p in catalogue.problems())
     assert catalogue.availability("phq9").available
+
+
+def test_the_command_line_names_an_unknown_instrument_in_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "vret", "instruments", "show", "bdi"],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "no instrument 'bdi'; known: arm5" in done.stderr
+    scored = subprocess.run([sys.executable, "-m", "vret", "instruments", "score", "ssq",
+                             "s1=1", "s5=2", "s8=3", "s12=1"], capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path)
+    assert scored.returncode == 0 and "total: not scored (missing items)" in scored.stdout
