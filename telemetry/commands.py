@@ -224,6 +224,17 @@ class SubmitQuestionnaire(CommandArgs):
     language: Annotated[str, Field(min_length=2, max_length=16)] = "en"
 
 
+class GiveQuestionnaire(CommandArgs):
+    """Give a questionnaire to the client in the scene: the rating panel shows its items one
+    at a time (asked only when their condition holds), answered with the client's input;
+    scored and logged when the last is answered. Not during exposure."""
+
+    name = "give_questionnaire"
+    instrument: Annotated[str, Field(min_length=1, max_length=64)]
+    timing: Literal["screening", "start", "during", "trial", "end"] = "end"
+    language: Annotated[str, Field(min_length=2, max_length=16)] = "en"
+
+
 class AcknowledgeRisk(CommandArgs):
     """A clinician acknowledges a response's risk flags (after assessing the client); exposure
     cannot start while a risk flag is unacknowledged."""
@@ -248,7 +259,7 @@ COMMANDS: dict[str, type[CommandArgs]] = {
     for cls in (
         Stop, Pause, SafePlace, Start, Resume, End, SetLevel, AskCheckIn, MarkRupture,
         MarkRepair, Annotate, Speak, Gesture, Trigger, ClockOffset, Describe, Configure,
-        LogDecision, SubmitQuestionnaire, AcknowledgeRisk,
+        LogDecision, SubmitQuestionnaire, GiveQuestionnaire, AcknowledgeRisk,
     )
 }
 CONTROL_COMMANDS: frozenset[str] = frozenset(

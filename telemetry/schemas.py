@@ -369,6 +369,18 @@ class QuestionnaireResponse(Model):
     actor: Actor = "therapist"
 
 
+class QuestionnaireStarted(Model):
+    """A questionnaire is being given to the client in the scene, one item at a time; it ends
+    with a ``questionnaire_response`` (``complete`` false if it was left unfinished)."""
+
+    kind: Literal["questionnaire_started"] = "questionnaire_started"
+    form_id: Label
+    instrument: Label
+    version: Label
+    timing: Literal["screening", "start", "during", "trial", "end"]
+    actor: Actor = "therapist"
+
+
 class RiskAcknowledged(Model):
     """A clinician acknowledged a risk flag (exposure may start only after this)."""
 
@@ -392,7 +404,8 @@ class Alert(Model):
 EventBody = Annotated[
     StateChange | LevelChange | CheckInAsked | CheckInAnswered | RuptureMarked | RepairMarked
     | Annotation | AvatarUtterance | AvatarLineCut | AvatarGesture | ScenarioEvent | Alert
-    | SessionPlan | ControllerDecision | QuestionnaireResponse | RiskAcknowledged,
+    | SessionPlan | ControllerDecision | QuestionnaireResponse | RiskAcknowledged
+    | QuestionnaireStarted,
     Field(discriminator="kind"),
 ]
 

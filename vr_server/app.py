@@ -34,6 +34,7 @@ from avatar.lines import LineBook
 from avatar.presence import Avatar
 from avatar.speech import Voice, tts_available
 from avatar.speech_queue import Priority
+from instruments.definition import Item
 from scenarios.base import Scenario
 from scenarios.registry import ScenarioError
 from scenarios.registry import load as load_scenario
@@ -46,6 +47,7 @@ from vr_server.frame_samples import FrameSource
 from vr_server.host import HostConfig, SessionHost
 from vr_server.mirror import MirrorConfig, MirrorEncoder
 from vr_server.mirror_copy import MirrorCopy
+from vr_server.questionnaires import Form
 from vr_server.rating_panel import RatingPanel
 from vr_server.stage import Stage
 from vr_server.virtual_client import SceneObservation, VirtualClient, VirtualClientParams
@@ -64,6 +66,9 @@ LIVE_STATES = frozenset({"exposure", "check_in"})
 
 GC_MIDDLE_FRAMES = 256
 GC_FULL_FRAMES = 90 * 60
+SYMPTOM_INSTRUMENTS = frozenset({"phq9", "ssq", "fms", "suds"})
+"""Questionnaires about symptoms (the virtual client's stand-in answers them low, rising with
+its arousal); the others rate the session, the therapist or the guide."""
 PROMPT_LINES = {"suds": "checkin_suds", "expectancy": "checkin_expectancy",
                 "fms": "checkin_fms", "consent": "consent_step_up"}
 """The line the avatar asks each instrument's check-in with (unless it comes with a prompt)."""
@@ -202,6 +207,7 @@ class ServerApp:
         self._gaze_dir = Vec3(0, 1, 0)
         self._last_exposure = 0.0
         self._answer_due: tuple[float, float, str] | None = None
+        self._form_due: tuple[float, float, str] | None = None
         self._next_mirror = 0.0
         self._mirror_copy: MirrorCopy | None = None
         self._next_stats = 0.0
@@ -466,29 +472,48 @@ class ServerApp:
         self._record_failures()
 
     def _rating_panel(self) -> None:
-        """Show the open check-in on the panel before the client; with gaze dwell, a look at
-        a choice answers it and a look at STOP stops the exposure in this frame."""
+        """Show the open check-in, or the current item of a questionnaire being given, on the
+        panel before the client; with gaze dwell, a look at a choice answers it and a look at
+        STOP stops the exposure (and leaves a questionnaire) in this frame."""
         panel, host = self.panel, self.host
         machine = host.machine
-        asked = machine.open_checkin
-        if panel.is_open and (asked is None or asked.checkin_id != panel.checkin_id) \
-                and not panel.closing:
+        asked, form = machine.open_checkin, machine.open_form
+        item = form.next_item() if form is not None else None
+        current = (asked.checkin_id if asked is not None else
+                   f"{form.form_id}:{item.id}" if form is not None and item is not None
+                   else None)
+        if panel.is_open and panel.checkin_id != current and not panel.closing:
             last = machine.last_answer
             answered = last is not None and last.checkin_id == panel.checkin_id
             panel.answered(last.value if answered and last is not None else None)
-        if asked is not None and asked.checkin_id != panel.checkin_id:
-            self._open_panel(asked)
+        if current is not None and current != panel.checkin_id:
+            if asked is not None:
+                self._open_panel(asked)
+            elif form is not None and item is not None:
+                self._open_form_panel(form, item, current)
         if not panel.is_open:
             return
         cell = panel.update(self._dt, self._head, self._gaze_dir)
-        if cell is None or not self.config.gaze_dwell or asked is None \
-                or asked.checkin_id != panel.checkin_id:
+        if cell is None or not self.config.gaze_dwell or panel.checkin_id != current:
             return
         if cell.value is None:
+            if form is not None:
+                host.abandon_form("the client chose STOP on the rating panel")
             if machine.state in LIVE_STATES:
                 host.client_stop("the client looked at STOP on the rating panel")
-        else:
+        elif asked is not None:
             host.answer_checkin(cell.value)
+        else:
+            host.answer_form(cell.value)
+
+    def _open_form_panel(self, form: Form, item: Item, key: str) -> None:
+        scale = form.scale(item)
+        answered, asked = form.progress()
+        question = f"{form.pack.title} ({answered + 1} of {asked})\n{form.pack.items[item.id]}"
+        self.panel.open(key, question, scale, scale.kind == "yes_no",
+                        form.pack.anchor(item.scale, scale.low) or "",
+                        form.pack.anchor(item.scale, scale.high) or "", Point3(self._head),
+                        self.stage.client.heading, self.engine.head.get_p(self.engine.world))
 
     def _open_panel(self, asked: CheckInAsked) -> None:
         machine = self.host.machine
@@ -600,6 +625,7 @@ class ServerApp:
         asked = host.machine.open_checkin
         if asked is None:
             self._answer_due = None
+            self._client_answers_form(t_s)
             return
         if self._answer_due is None or self._answer_due[2] != asked.checkin_id:
             voiced = bool(asked.prompt) or asked.instrument in PROMPT_LINES
@@ -615,6 +641,26 @@ class ServerApp:
         if t_s >= due:
             self._answer_due = None
             host.answer_checkin(value)
+
+    def _client_answers_form(self, t_s: float) -> None:
+        """The virtual client answers the open questionnaire's items, one after the other."""
+        form = self.host.machine.open_form
+        item = form.next_item() if form is not None else None
+        if form is None or item is None or self.client is None:
+            self._form_due = None
+            return
+        key = f"{form.form_id}:{item.id}"
+        if self._form_due is None or self._form_due[2] != key:
+            scale = form.scale(item)
+            with self._client_lock:
+                value, delay = self.client.answer_item(
+                    form.instrument.id in SYMPTOM_INSTRUMENTS, scale.low, scale.high,
+                    scale.step, t_s)
+            self._form_due = (t_s + 0.5 * delay, value, key)  # items are quicker than ratings
+        due, value, _ = self._form_due
+        if t_s >= due:
+            self._form_due = None
+            self.host.answer_form(value)
 
     def _add_stats(self, t_ns: int) -> None:
         frames, work = sorted(self.frame_times), sorted(self.work_times) or [0.0]

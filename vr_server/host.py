@@ -268,6 +268,20 @@ class SessionHost:
             self._checkin_asked_at = None
         self._state_changed()
 
+    def answer_form(self, value: float) -> None:
+        """The client's answer to the open questionnaire's current item."""
+        if self.store_error is not None:
+            return
+        for event in self.machine.answer_form(value):
+            self._record(event)
+
+    def abandon_form(self, reason: str) -> None:
+        """Leave the open questionnaire unfinished (what was answered is logged)."""
+        if self.store_error is not None:
+            return
+        for event in self.machine.abandon_form(reason):
+            self._record(event)
+
     def describe(self) -> str:
         """What this server runs, as the JSON text of ``describe``'s ack."""
         machine = self.machine
@@ -442,7 +456,7 @@ class SessionHost:
         # The command is acknowledged with its last event, once every one is on disk; ids the
         # server made up (check-ins, ruptures) go back in the ack so the console can refer to them.
         result: dict[str, Any] = {"state": self.machine.state}
-        for key in ("checkin_id", "rupture_id"):
+        for key in ("checkin_id", "rupture_id", "form_id"):
             if hasattr(events[-1], key):
                 result[key] = getattr(events[-1], key)
         for event in events:  # a scored questionnaire: its id, scores and flags

@@ -90,6 +90,10 @@ class RatingPanel:
         self._hover: int | None = None
         self._dwell = 0.0
         self._closing_in: float | None = None
+        self._held: int | None = -1
+        """The cell under the gaze when the panel opened (-1: not looked yet): it is not
+        chosen by dwelling on until the gaze has left it, so a client who keeps looking at
+        the cell they just chose does not answer the next question the same way."""
         self.chosen: Cell | None = None
 
     @property
@@ -113,6 +117,7 @@ class RatingPanel:
         self.checkin_id = checkin_id
         self.chosen = None
         self._closing_in = None
+        self._held = -1
         offered = choices(scale, yes_no)
         half = WIDTH_M / 2
         # The panel: a dark card with the question on top and the cells below it.
@@ -205,6 +210,12 @@ class RatingPanel:
                 self.close()
             return None
         index = self.cell_at(origin, direction)
+        if self._held == -1:
+            self._held = index
+        if self._held is not None:
+            if index == self._held:
+                return None
+            self._held = None  # the gaze moved on: dwelling counts from now
         if index != self._hover:
             self._paint(self._hover, "cell")
             self._hover, self._dwell = index, 0.0

@@ -28,10 +28,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from instruments.catalogue import Catalogue
-from instruments.definition import ResponseScale
-from instruments.scoring import AnswerError, score
+from instruments.definition import Instrument, ResponseScale
+from instruments.packs import TextPack
+from instruments.scoring import AnswerError, Result, score
 from telemetry import commands as c
 from telemetry.errors import CommandRejected
 from telemetry.schemas import (
@@ -42,7 +44,7 @@ from telemetry.schemas import (
     CheckInAsked,
     ControllerDecision,
     LevelChange,
-    QuestionnaireResponse,
+    QuestionnaireStarted,
     RepairMarked,
     RiskAcknowledged,
     RuptureMarked,
@@ -51,6 +53,7 @@ from telemetry.schemas import (
     SessionState,
     StateChange,
 )
+from vr_server.questionnaires import Form, resolve, response_events, score_or_reject
 
 ACTIVE: frozenset[SessionState] = frozenset({"baseline", "exposure", "check_in"})
 YES = 100.0
@@ -107,6 +110,8 @@ class SessionMachine:
         """The plan's hard maximum rung: no level above it is applied."""
         self.instruments = instruments
         """The questionnaires this site can give (loaded when first needed if None)."""
+        self.open_form: Form | None = None
+        """The questionnaire being answered in the scene, if any."""
         self.unacknowledged: dict[str, list[str]] = {}
         """Response id -> risk flags not yet acknowledged: no exposure starts while any is."""
         self.spoken: list[tuple[str, str | None]] = []
@@ -124,6 +129,7 @@ class SessionMachine:
         self._checkins = 0
         self._ruptures = 0
         self._responses = 0
+        self._forms = 0
 
     def _move(self, to: SessionState, reason: str, actor: str = "therapist") -> StateChange:
         event = StateChange(from_state=self.state, to_state=to, reason=reason,
@@ -148,6 +154,8 @@ class SessionMachine:
         events = self._apply(args, actor)
         if self.state not in {"exposure", "check_in"}:
             events += self._withdraw_consent(f"the session moved to {self.state}")
+        if self.state in {"exposure", "check_in", "ended"} and self.open_form is not None:
+            events += self.abandon_form(f"the session moved to {self.state}")
         return events
 
     def _apply(self, args: c.CommandArgs, actor: str = "therapist") -> list[object]:
@@ -216,6 +224,8 @@ class SessionMachine:
                 return [self._trigger(args.event)]
             case c.SubmitQuestionnaire():
                 return self._questionnaire(args, actor)
+            case c.GiveQuestionnaire():
+                return self._give(args)
             case c.AcknowledgeRisk():
                 flags = self.unacknowledged.pop(args.response_id, None)
                 if flags is None:
@@ -349,20 +359,8 @@ class SessionMachine:
     def _questionnaire(self, args: c.SubmitQuestionnaire, actor: str) -> list[object]:
         """Score a submitted questionnaire; its flags become alerts, risk flags a hold on the
         exposure until a clinician acknowledges them."""
-        catalogue = self.catalogue()
-        try:
-            instrument = catalogue.get(args.instrument)
-        except KeyError as exc:
-            raise CommandRejected("out_of_range", str(exc.args[0])) from None
-        pack = catalogue.packs.get((instrument.id, args.language))
-        if pack is None:
-            reason = catalogue.availability(instrument.id).reason or "no text in that language"
-            raise CommandRejected("not_allowed", f"{instrument.name} cannot be given in "
-                                                 f"{args.language!r}: {reason}")
-        if instrument.respondent != args.respondent:
-            raise CommandRejected("out_of_range", f"{instrument.id} is answered by the "
-                                                  f"{instrument.respondent}, not the "
-                                                  f"{args.respondent}")
+        instrument, pack = resolve(self.catalogue(), args.instrument, args.language,
+                                   args.respondent)
         try:
             answers = json.loads(args.answers)
         except json.JSONDecodeError:
@@ -370,31 +368,73 @@ class SessionMachine:
         if not isinstance(answers, dict):
             raise CommandRejected("invalid", "answers: expected a JSON object of item id -> "
                                              "number")
-        try:
-            result = score(instrument, answers)
-        except AnswerError as exc:
-            raise CommandRejected("out_of_range", f"{exc}; ask it again") from None
+        result = score_or_reject(instrument, answers)
+        return self._responded(instrument, pack, answers, result, args.timing, args.respondent,
+                               args.language, actor)
+
+    def _responded(self, instrument: Instrument, pack: TextPack, answers: dict[str, Any],
+                   result: Result, timing: str, respondent: str, language: str,
+                   actor: str) -> list[object]:
         self._responses += 1
         response_id = f"response-{self._responses}"
-        events: list[object] = [QuestionnaireResponse(
-            response_id=response_id, instrument=instrument.id, version=instrument.version,
-            respondent=args.respondent, timing=args.timing, language=args.language,
-            answers={k: float(v) for k, v in answers.items()},
-            scores={k: v.value for k, v in result.scores.items()},
-            flags=tuple(f.id for f in result.flags), complete=result.complete,
-            text_source=pack.source, actor=actor)]  # type: ignore[arg-type]
-        severity = {"info": "info", "attention": "warning", "risk": "critical",
-                    "high_risk": "critical"}
-        for flag in result.flags:
-            events.append(Alert(
-                code="questionnaire_flag", severity=severity[flag.level],  # type: ignore[arg-type]
-                message=f"{instrument.name}: {flag.message}",
-                details={"response_id": response_id, "instrument": instrument.id,
-                         "flag": flag.id, "level": flag.level,
-                         "requires_acknowledgement": flag.requires_acknowledgement}))
         risky = [f.id for f in result.flags if f.requires_acknowledgement]
         if risky:
             self.unacknowledged[response_id] = risky
+        return response_events(response_id, instrument, pack, answers, result, timing,
+                               respondent, language, actor)
+
+    def _give(self, args: c.GiveQuestionnaire) -> list[object]:
+        if self.open_form is not None:
+            raise self._refuse("give_questionnaire",
+                               f"{self.open_form.form_id} is still being answered")
+        if self.open_checkin is not None:
+            raise self._refuse("give_questionnaire",
+                               f"{self.open_checkin.checkin_id} is still open")
+        if self.state in {"exposure", "check_in", "ended"}:
+            raise self._refuse("give_questionnaire", "a questionnaire is given outside the "
+                                                     "exposure")
+        instrument, pack = resolve(self.catalogue(), args.instrument, args.language, "client")
+        self._forms += 1
+        self.open_form = Form(f"form-{self._forms}", instrument, pack, args.timing,
+                              args.language)
+        return [QuestionnaireStarted(form_id=self.open_form.form_id, instrument=instrument.id,
+                                     version=instrument.version, timing=args.timing)]
+
+    def answer_form(self, value: float) -> list[object]:
+        """The client's answer to the open form's current item; the last one scores and logs
+        the form. An answer off the item's scale is logged and the item asked again."""
+        form = self.open_form
+        if form is None:
+            return []
+        item = form.next_item()
+        try:
+            form.answer(value)
+        except AnswerError as exc:
+            return [Alert(code="questionnaire_answer_refused", severity="info",
+                          message=f"{exc}: asked again",
+                          details={"form_id": form.form_id,
+                                   "item": item.id if item is not None else None})]
+        if form.next_item() is not None:
+            return []
+        self.open_form = None
+        result = score(form.instrument, form.answers)
+        return self._responded(form.instrument, form.pack, dict(form.answers), result,
+                               form.timing, "client", form.language, "client")
+
+    def abandon_form(self, reason: str) -> list[object]:
+        """End the open form unfinished: what was answered is logged (nothing is lost)."""
+        form = self.open_form
+        if form is None:
+            return []
+        self.open_form = None
+        result = score(form.instrument, form.answers)
+        events = self._responded(form.instrument, form.pack, dict(form.answers), result,
+                                 form.timing, "client", form.language, "client")
+        answered, asked = form.progress()
+        events.append(Alert(code="questionnaire_abandoned", severity="info",
+                            message=f"{form.instrument.name} left unfinished ({answered} of "
+                                    f"{asked} answered): {reason}",
+                            details={"form_id": form.form_id, "instrument": form.instrument.id}))
         return events
 
     @property

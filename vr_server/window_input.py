@@ -6,7 +6,8 @@ Keys (shown in the window's title bar too):
 * W A S D: step forward, left, back, right (walking speed, on the floor's plane);
 * 0-9: answer an open rating with 0, 10, ... 90 % of its scale; ``=``: the top (SUDS: 0, 10,
   ... 100; the motion-sickness scale: 0, 2, ... 20); Y / N: yes / no to a consent
-  question (numbers never answer consent);
+  question (numbers never answer consent); on a questionnaire item with a short scale (PHQ-9's
+  0-3) the number is the answer itself, and Y / N answer a yes/no item;
 * Space or Escape: **stop** (the client's own stop, applied in the next frame).
 """
 
@@ -75,8 +76,13 @@ class WindowInput:
         self.pending.append(("consent", 100.0 if yes else 0.0, self._open_id()))
 
     def _open_id(self) -> str | None:
-        asked = self.host.machine.open_checkin
-        return asked.checkin_id if asked is not None else None
+        """What a key answers: the open check-in, or the current item of a questionnaire."""
+        machine = self.host.machine
+        if machine.open_checkin is not None:
+            return machine.open_checkin.checkin_id
+        form = machine.open_form
+        item = form.next_item() if form is not None else None
+        return f"{form.form_id}:{item.id}" if form is not None and item is not None else None
 
     def apply(self) -> None:
         """Apply the keys pressed since the last frame, at the start of this one: like a
@@ -87,6 +93,9 @@ class WindowInput:
                 self.host.client_stop("the client pressed stop (keyboard)")
                 continue
             asked = self.host.machine.open_checkin
+            if asked is None and checkin_id is not None and checkin_id == self._open_id():
+                self._answer_item(action, value)
+                continue
             # A key answers the question that was open when it was pressed, and only the
             # right kind of key: Y/N for consent, numbers for ratings.
             if asked is None or asked.checkin_id != checkin_id:
@@ -100,6 +109,31 @@ class WindowInput:
                 steps = round((scale.high - scale.low) * value / 100 / scale.step)
                 value = scale.low + steps * scale.step
             self.host.answer_checkin(value)
+
+    def _answer_item(self, action: str, value: float) -> None:
+        """A key on a questionnaire item: Y/N on a yes/no item; on a short scale (at most 11
+        values) the number key is the value itself (PHQ-9's 0-3), on a longer one a tenth of
+        the way up, as for check-ins."""
+        form = self.host.machine.open_form
+        item = form.next_item() if form is not None else None
+        if form is None or item is None:
+            return
+        scale = form.scale(item)
+        if scale.kind == "yes_no":
+            if action == "consent":
+                self.host.answer_form(1.0 if value >= 100.0 else 0.0)
+            return
+        if action != "rate":
+            return
+        digit = round(value / 10)
+        if scale.step == 1 and scale.high - scale.low <= 10:
+            answer = scale.low + digit
+            if answer > scale.high:
+                return  # a key past the end of this scale answers nothing
+        else:
+            answer = scale.low + round((scale.high - scale.low) * value / 100 / scale.step) \
+                * scale.step
+        self.host.answer_form(answer)
 
     def update(self, dt: float) -> None:
         """Apply this frame's mouse motion and held keys to the head."""

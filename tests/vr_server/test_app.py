@@ -321,3 +321,29 @@ def test_a_screening_questionnaire_is_scored_logged_and_its_risk_acknowledged(
     acknowledged = wait_for_event(server.data_dir, "s-app",
                                   lambda r: r.body.kind == "risk_acknowledged")
     assert acknowledged.body.response_id == response_id and acknowledged.seq > flagged.seq
+
+
+def test_the_virtual_client_answers_a_questionnaire_given_in_the_scene(server: Server) -> None:
+    with CommandClient(server.info) as client:
+        client.request(c.Stop(reason="closing questions"))
+        deadline = time.monotonic() + 40
+        while True:  # a check-in still open is answered first, as a therapist would wait
+            try:
+                ack = client.request(c.GiveQuestionnaire(instrument="vret_alliance_check"))
+                break
+            except CommandFailed as exc:
+                assert "still open" in str(exc) and time.monotonic() < deadline, exc
+                time.sleep(0.5)
+    form_id = ack.result["form_id"]
+    started = wait_for_event(server.data_dir, "s-app", lambda r: r.body.kind ==
+                             "questionnaire_started" and r.body.form_id == form_id)
+    done = wait_for_event(server.data_dir, "s-app", lambda r: r.body.kind ==
+                          "questionnaire_response" and r.body.instrument ==
+                          "vret_alliance_check" and r.seq > started.seq, timeout_s=60)
+    body = done.body
+    assert body.complete and body.actor == "client" and body.timing == "end"
+    # The stand-in answers "no tension", so the two follow-ups are not asked.
+    assert set(body.answers) == {"together", "rationale", "safe_to_say", "own_goals",
+                                 "guide_helpful", "tension"} and body.answers["tension"] == 0
+    assert all(0 <= v <= 10 for v in body.answers.values())
+    assert body.scores["alliance"] is not None

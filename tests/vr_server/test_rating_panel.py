@@ -63,12 +63,26 @@ def _child(out: Path, image: Path) -> None:
         app.engine.head.look_at(app.engine.world, panel.cell_centre(None))
         app.run(1.3)  # STOP after 1 s of dwell
         result["state_after_stop"] = host.machine.state
+        # A questionnaire in the safe place, item by item: two answers by gaze, then STOP.
+        host.answer_checkin(None)  # the stopped check-in, recorded as unanswered
+        host.machine.apply(c.GiveQuestionnaire(instrument="vret_alliance_check"))
+        app.run(0.3)
+        result["form_cells"] = [cell.label for cell in panel.cells]
+        app.engine.head.look_at(app.engine.world, panel.cell_centre(8.0))
+        app.run(1.9)
+        app.engine.head.look_at(app.engine.world, panel.cell_centre(9.0))
+        app.run(1.9)
+        app.engine.head.look_at(app.engine.world, panel.cell_centre(None))
+        app.run(1.3)
+        result["form_open_after_stop"] = host.machine.open_form is not None
         app.close()
         with SessionStore.in_dir(Path(tmp)) as store:
             events = [e.body for e in store.events("s-panel")]
         stops = [e for e in events if e.kind == "state_change" and e.to_state == "safe_hold"]
         result["stop_actor"] = stops[0].actor if stops else None
         result["answered"] = [e.value for e in events if e.kind == "checkin_answered"]
+        forms = [e for e in events if e.kind == "questionnaire_response"]
+        result["form"] = forms[0].model_dump(mode="json") if forms else None
     out.write_text(json.dumps(result))
 
 
@@ -98,8 +112,18 @@ def test_the_panel_opens_with_the_check_in_and_offers_the_scale_and_stop(
 def test_gaze_dwell_answers_and_a_look_at_stop_stops(run: tuple[dict[str, Any], Path]) -> None:
     result, _ = run
     assert result["answer"] == 70.0 and result["closed_after"]
-    assert result["answered"] == [70.0]
+    assert result["answered"] == [70.0, None]  # the second was stopped, then closed
     assert result["state_after_stop"] == "safe_hold" and result["stop_actor"] == "client"
+
+
+def test_a_questionnaire_item_by_item_by_gaze_and_left_with_stop(
+        run: tuple[dict[str, Any], Path]) -> None:
+    result, _ = run
+    assert result["form_cells"] == [f"{v}" for v in range(11)] + ["STOP"]
+    form = result["form"]
+    assert form["instrument"] == "vret_alliance_check" and form["actor"] == "client"
+    assert form["answers"] == {"together": 8.0, "rationale": 9.0} and not form["complete"]
+    assert not result["form_open_after_stop"]
 
 
 @pytest.mark.parametrize(("scale", "yes_no", "labels"), [

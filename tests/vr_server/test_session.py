@@ -15,6 +15,7 @@ from telemetry.schemas import (
     CheckInAsked,
     LevelChange,
     QuestionnaireResponse,
+    QuestionnaireStarted,
     RiskAcknowledged,
     ScenarioEvent,
     StateChange,
@@ -396,3 +397,40 @@ def test_check_ins_are_the_sites_rating_instruments_and_off_scale_answers_are_as
     assert isinstance(back, StateChange) and machine.open_checkin is None
     assert machine.checkin_scale("consent") is not None
     assert machine.checkin_scale("suds").describe() == "0 to 100"  # type: ignore[union-attr]
+
+
+def test_a_questionnaire_given_in_the_scene_is_answered_item_by_item() -> None:
+    machine = SessionMachine()
+    (started,) = machine.apply(c.GiveQuestionnaire(instrument="phq9", timing="screening"))
+    assert isinstance(started, QuestionnaireStarted) and started.form_id == "form-1"
+    form = machine.open_form
+    assert form is not None
+    for value in (1, 0, 0, 2, 0, 0, 1, 0):
+        assert machine.answer_form(value) == []
+    assert form.next_item().id == "q9"  # type: ignore[union-attr]
+    (refused,) = machine.answer_form(5)  # off the 0-3 scale: asked again
+    assert isinstance(refused, Alert) and refused.code == "questionnaire_answer_refused"
+    assert "phq9 item q9: 5 is not an answer" in refused.message
+    assert machine.answer_form(0) == []
+    assert form.next_item().id == "q10"  # type: ignore[union-attr]  # the total is above 0
+    (response,) = machine.answer_form(1)
+    assert isinstance(response, QuestionnaireResponse) and response.actor == "client"
+    assert response.scores["total"] == 4 and response.complete and machine.open_form is None
+
+
+def test_a_questionnaire_is_not_given_during_exposure_and_starting_one_leaves_it() -> None:
+    machine = _in_exposure()
+    with pytest.raises(CommandRejected, match="given outside the exposure"):
+        machine.apply(c.GiveQuestionnaire(instrument="ssq", timing="end"))
+    machine.apply(c.Stop())
+    machine.apply(c.GiveQuestionnaire(instrument="ssq", timing="end"))
+    with pytest.raises(CommandRejected, match="form-1 is still being answered"):
+        machine.apply(c.GiveQuestionnaire(instrument="fms", timing="end"))
+    machine.answer_form(1)
+    machine.answer_form(0)
+    events = machine.apply(c.Resume())  # back to the exposure: the form is left, logged
+    response = next(e for e in events if isinstance(e, QuestionnaireResponse))
+    assert not response.complete and response.answers == {"s1": 1.0, "s2": 0.0}
+    assert response.scores["total"] is None  # no pro-rating for the SSQ
+    assert any(isinstance(e, Alert) and e.code == "questionnaire_abandoned"
+               and "2 of 16 answered" in e.message for e in events)

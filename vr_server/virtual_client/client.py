@@ -130,6 +130,33 @@ class VirtualClient:
         """
         return self._physiology.advance(t_now_ns)
 
+    def answer_item(self, symptom: bool, low: float, high: float, step: float,
+                    t_s: float) -> tuple[float, float]:
+        """``(value, delay_s)``: the client's answer to one questionnaire item on the scale
+        ``low``-``high`` (steps of ``step``), asked at ``t_s``.
+
+        A stand-in, not a model of any instrument: on a ``symptom`` item (sickness, mood) the
+        answer sits at ``0.1 + 0.3 * relative arousal`` of the way up the scale, on any other
+        (how the session went, how the therapist or the guide was) at 0.8, each plus normal
+        noise of sd 0.08 of the scale, rounded to the scale; a yes/no item (0-1) is a no. The
+        delay is that of a check-in.
+        """
+        self._physiology.integrate_to(round(t_s * 1e9))
+        p = self.params
+        base = p.baseline_arousal
+        relative = min(1.0, max(0.0, (self.arousal - base) / (1.0 - base)))
+        rng = self._answer_rng
+        if high - low <= 1:
+            value = low
+        else:
+            share = (0.1 + 0.3 * relative) if symptom else 0.8
+            share += float(rng.normal(0.0, 0.08))
+            steps = round((high - low) * min(1.0, max(0.0, share)) / step)
+            value = low + steps * step
+        mean_delay = p.answer_latency_s * (1.0 + 0.5 * relative)
+        mu = math.log(mean_delay) - _LATENCY_SIGMA**2 / 2
+        return value, float(rng.lognormal(mu, _LATENCY_SIGMA))
+
     def answer_checkin(self, instrument: str, t_s: float) -> CheckInAnswer | None:
         """The client's answer to a check-in asked at ``t_s``, or None for an unknown one.
 
