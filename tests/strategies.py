@@ -77,6 +77,9 @@ event_bodies = st.one_of(
               timing=st.sampled_from(["screening", "start", "during", "trial", "end"]),
               answers=details, scores=details,
               flags=st.lists(labels, max_size=4).map(tuple), complete=st.booleans()),
+    st.builds(s.QuestionnaireStarted, form_id=labels, instrument=labels, version=labels,
+              timing=st.sampled_from(["screening", "start", "during", "trial", "end"]),
+              actor=actors),
     st.builds(s.RiskAcknowledged, response_id=labels,
               flags=st.lists(labels, max_size=4).map(tuple), note=texts, actor=actors),
 )
