@@ -27,6 +27,7 @@ from telemetry.schemas import (
     ControllerDecision,
     LevelChange,
     QuestionnaireResponse,
+    QuestionnaireStarted,
     RepairMarked,
     RiskAcknowledged,
     RuptureMarked,
@@ -108,7 +109,7 @@ def _lane_of(body: object) -> str | None:
         return "therapist"
     if isinstance(body, Annotation | RuptureMarked | RepairMarked):
         return "notes"
-    if isinstance(body, QuestionnaireResponse):
+    if isinstance(body, QuestionnaireResponse | QuestionnaireStarted):
         return "questionnaires"
     if isinstance(body, Alert):
         return "alerts"
@@ -152,7 +153,10 @@ def describe(body: object) -> str:
             return f"repair of {body.rupture_id}: {body.strategy}"
         case QuestionnaireResponse():
             flags = f"; flags: {', '.join(body.flags)}" if body.flags else ""
-            return f"{body.instrument} ({body.timing}) answered{flags}"
+            done = "answered" if body.complete else "left unfinished"
+            return f"{body.instrument} ({body.timing}) {done}{flags}"
+        case QuestionnaireStarted():
+            return f"{body.instrument} ({body.timing}) given in the scene ({body.form_id})"
         case RiskAcknowledged():
             return f"risk acknowledged on {body.response_id}: {body.note}"
         case Alert():

@@ -120,20 +120,28 @@ class RatingPanel:
         self._held = -1
         offered = choices(scale, yes_no)
         half = WIDTH_M / 2
-        # The panel: a dark card with the question on top and the cells below it.
-        self._card("panel", -half - 0.16, half + 0.05, -0.2, 0.2, COLOURS["panel"])
+        # Top down: the question (as many lines as it takes), the cells, the anchors' words;
+        # STOP beside the cells, on the left.
         title = TextNode("rating-question")
         title.set_text(question)
         title.set_align(TextNode.A_center)
-        title.set_wordwrap(22)
+        title.set_wordwrap(24)
         title.set_text_color(1, 1, 1, 1)
+        size = 0.034
+        line = title.get_line_height() * size
+        rows = max(1, title.get_num_rows())
+        top = 0.2
         node = self.root.attach_new_node(title)
-        node.set_scale(0.038)
-        node.set_pos(0, -0.002, 0.13)
+        node.set_scale(size)
+        node.set_pos(0, -0.002, top - line)
         self._cards.append(node)
+        z1 = top - line * rows - 0.04
+        z0 = z1 - CELL_H_M
+        bottom = z0 - (0.07 if not yes_no else 0.03)
+        self._card("panel", -half - 0.2, half + 0.05, bottom, top + 0.02, COLOURS["panel"])
+        node.reparent_to(self.root)  # drawn after (over) the panel's card
         gap = 0.012
         width = (WIDTH_M - gap * (len(offered) - 1)) / len(offered)
-        z0, z1 = -0.04, -0.04 + CELL_H_M
         for i, (value, label) in enumerate(offered):
             x0 = -half + i * (width + gap)
             cell = Cell(value, label, x0, x0 + width, z0, z1)
@@ -141,12 +149,14 @@ class RatingPanel:
             self._card(f"cell-{label}", x0, x0 + width, z0, z1, COLOURS["cell"])
             self._text(label, (x0 + x0 + width) / 2, z0 + 0.03, 0.035, (0.1, 0.1, 0.12, 1))
         if not yes_no:
-            self._text(low_label, -half, -0.1, 0.026, (0.85, 0.88, 0.95, 1), TextNode.A_left)
-            self._text(high_label, half, -0.1, 0.026, (0.85, 0.88, 0.95, 1), TextNode.A_right)
-        stop = Cell(None, "STOP", -half - 0.15, -half - 0.02, -0.19, -0.07)
+            self._text(low_label, -half, z0 - 0.05, 0.026, (0.85, 0.88, 0.95, 1),
+                       TextNode.A_left)
+            self._text(high_label, half, z0 - 0.05, 0.026, (0.85, 0.88, 0.95, 1),
+                       TextNode.A_right)
+        stop = Cell(None, "STOP", -half - 0.18, -half - 0.06, z0, z1)  # apart from "0"
         self.cells.append(stop)
         self._card("cell-stop", stop.x0, stop.x1, stop.z0, stop.z1, COLOURS["stop"])
-        self._text("STOP", (stop.x0 + stop.x1) / 2, stop.z0 + 0.04, 0.03, (1, 1, 1, 1))
+        self._text("STOP", (stop.x0 + stop.x1) / 2, stop.z0 + 0.035, 0.03, (1, 1, 1, 1))
         # Placed once, where the client looks (a little below), facing them.
         pitch = math.radians(min(max(pitch_deg - BELOW_DEG, PITCH_RANGE[0]), PITCH_RANGE[1]))
         rad = math.radians(heading_deg)

@@ -148,7 +148,10 @@ def _script(client: CommandClient, duration_s: float, log: list[str], shots: _Sh
         (c.Resume(), None),
         (c.SetLevel(rung=1, intensity=0.0, reason="step down after the stop"), "after-stop"),
         (_questionnaire("ssq", DEMO_SSQ_AFTER, "end"), None),
-        (_questionnaire("vret_alliance_check", DEMO_ALLIANCE, "end"), None),
+        # The closing alliance check, given in the scene: the virtual client answers it on
+        # the rating panel, item by item.
+        (c.Stop(reason="end of the exposure: closing questions"), None),
+        (c.GiveQuestionnaire(instrument="vret_alliance_check"), "closing-questions"),
     ]
     step = duration_s / (len(plan) + 1)
     for command, shot in plan:
@@ -181,15 +184,25 @@ DEMO_PHQ9 = {"q1": 1, "q2": 1, "q3": 0, "q4": 1, "q5": 0, "q6": 0, "q7": 1, "q8"
              "q10": 1}
 DEMO_SSQ_BEFORE = {f"s{i}": 0 for i in range(1, 17)} | {"s2": 1}
 DEMO_SSQ_AFTER = DEMO_SSQ_BEFORE | {"s4": 1, "s12": 1}
-DEMO_ALLIANCE = {"together": 8, "rationale": 9, "safe_to_say": 7, "own_goals": 8,
-                 "guide_helpful": 8, "tension": 1, "tension_strength": 2, "tension_resolved": 4}
-"""The demo's scripted questionnaire answers (the virtual client answers one-item ratings in
-the scene; these forms stand for what a client fills in before and after)."""
+"""The demo's scripted questionnaire answers (the virtual client answers one-item ratings and
+the closing alliance check in the scene; these forms stand for what a client fills in on paper
+or on the console before and after)."""
 
 
 def _questionnaire(instrument: str, answers: dict[str, int], timing: str) -> c.CommandArgs:
     return c.SubmitQuestionnaire(instrument=instrument, answers=json.dumps(answers),
                                  timing=timing)  # type: ignore[arg-type]
+
+
+def _wait_for_form(data_dir: Path, session_id: str, instrument: str, timeout_s: float) -> None:
+    """Wait until the client has answered the questionnaire given in the scene."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with SessionStore.in_dir(data_dir) as store:
+            if any(e.body.kind == "questionnaire_response" and e.body.instrument == instrument
+                   for e in store.events(session_id)):
+                return
+        time.sleep(0.5)
 
 
 def _request_when_answered(client: CommandClient, command: c.CommandArgs) -> Ack:
@@ -297,6 +310,7 @@ def run_demo(data_dir: Path, *, duration_s: float = 30.0, scenario: str = "heigh
                              on_samples=shots.on_samples, on_event=shots.on_event,
                              until=lambda: not script.is_alive())
             script.join(timeout=10)
+            _wait_for_form(data_dir, session_id, "vret_alliance_check", timeout_s=45)
             print("\ntherapist commands:")
             print("\n".join(commands_log))
             print("\nlive figures over the whole run:")

@@ -68,6 +68,7 @@ def _child(out: Path, image: Path) -> None:
         host.machine.apply(c.GiveQuestionnaire(instrument="vret_alliance_check"))
         app.run(0.3)
         result["form_cells"] = [cell.label for cell in panel.cells]
+        Image.fromarray(app.engine.screenshot()).save(image.with_name("rating-panel-form.png"))
         app.engine.head.look_at(app.engine.world, panel.cell_centre(8.0))
         app.run(1.9)
         app.engine.head.look_at(app.engine.world, panel.cell_centre(9.0))
