@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,14 @@ def _child(out: Path, image: Path) -> None:
             mirror=MirrorConfig(rate_hz=0)))
         app.start()
         host, panel = app.host, app.panel
+
+        def until(done: Any, limit_s: float = 8.0) -> bool:
+            """Run frames until ``done()`` holds (software rendering sets the pace)."""
+            deadline = time.monotonic() + limit_s
+            while not done() and time.monotonic() < deadline:
+                app.run(0.1)
+            return bool(done())
+
         host.machine.apply(c.Start())
         host.machine.apply(c.Start())
         app.run(0.5)
@@ -54,14 +63,15 @@ def _child(out: Path, image: Path) -> None:
         result["unanswered_while_reading"] = host.machine.open_checkin is not None
         Image.fromarray(app.engine.screenshot()).save(image)
         app.engine.head.look_at(app.engine.world, panel.cell_centre(70.0))
-        app.run(2.2)  # dwell 1.5 s on 70, then the answer shows and the panel closes
+        # Dwell 1.5 s on 70, then the answer shows for a moment and the panel closes.
+        until(lambda: host.machine.open_checkin is None and not panel.is_open)
         answer = host.machine.last_answer
         result["answer"] = None if answer is None else answer.value
         result["closed_after"] = not panel.is_open
         host.ask_checkin("suds")
         app.run(0.3)
         app.engine.head.look_at(app.engine.world, panel.cell_centre(None))
-        app.run(1.3)  # STOP after 1 s of dwell
+        until(lambda: host.machine.state == "safe_hold")  # STOP after 1 s of dwell
         result["state_after_stop"] = host.machine.state
         # A questionnaire in the safe place, item by item: two answers by gaze, then STOP.
         host.answer_checkin(None)  # the stopped check-in, recorded as unanswered
@@ -69,12 +79,16 @@ def _child(out: Path, image: Path) -> None:
         app.run(0.3)
         result["form_cells"] = [cell.label for cell in panel.cells]
         Image.fromarray(app.engine.screenshot()).save(image.with_name("rating-panel-form.png"))
+        form = host.machine.open_form
+        assert form is not None
         app.engine.head.look_at(app.engine.world, panel.cell_centre(8.0))
-        app.run(1.9)
+        until(lambda: len(form.answers) == 1)
+        app.run(0.2)  # the next item's panel opens
         app.engine.head.look_at(app.engine.world, panel.cell_centre(9.0))
-        app.run(1.9)
+        until(lambda: len(form.answers) == 2)
+        app.run(0.2)
         app.engine.head.look_at(app.engine.world, panel.cell_centre(None))
-        app.run(1.3)
+        until(lambda: host.machine.open_form is None)
         result["form_open_after_stop"] = host.machine.open_form is not None
         app.close()
         with SessionStore.in_dir(Path(tmp)) as store:
