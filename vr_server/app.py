@@ -387,8 +387,9 @@ class ServerApp:
             self._schedule(now, before)
 
     def _schedule(self, now: float, before: str) -> None:
-        """The session's schedule: check-ins every interval of exposure; in coach mode also
-        a greeting at the start and a check-in at every new rung."""
+        """The session's schedule: a SUDS check-in every interval of exposure and at every
+        new rung (the console's plan starts at every 300 s); in coach mode also a greeting
+        at the start."""
         host, machine, avatar = self.host, self.host.machine, self.avatar
         coach = self.config.avatar_mode == "coach"
         interval = machine.checkin_every_s or 300.0
@@ -399,7 +400,7 @@ class ServerApp:
                 avatar.say(line.text, Priority.SCHEDULED, now, line.id, actor="script")
         if state == "exposure" and before == "baseline":
             self._next_coach_checkin = now + interval
-        rung_changed = coach and machine.level.rung != self._coach_rung
+        rung_changed = machine.level.rung != self._coach_rung
         self._coach_rung = machine.level.rung
         if state == "exposure" and machine.open_checkin is None and (
                 now >= self._next_coach_checkin or rung_changed):

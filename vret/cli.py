@@ -401,8 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
                    default="auto",
                    help="how the model's bones are named (default: auto, the best match)")
     p.add_argument("--checkin-every", type=_positive, metavar="SECONDS",
-                   help="the avatar asks a SUDS check-in every SECONDS of exposure (default: "
-                        "never in therapist mode, 300 in coach mode)")
+                   help="the avatar asks a SUDS check-in every SECONDS of exposure and at each "
+                        "new rung (default: only when asked in therapist mode, unless the "
+                        "console's plan sets it; 300 in coach mode)")
     p.add_argument("--consent", action="store_true",
                    help="collaborative mode: a step up waits for the client's yes")
     p.add_argument("--gaze-dwell", action="store_true",

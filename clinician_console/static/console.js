@@ -435,7 +435,8 @@ async function openClientDetail(id) {
     form.band_low.value = (plan.band || [40, 70])[0];
     form.band_high.value = (plan.band || [40, 70])[1];
     form.controller.value = plan.controller || "manual";
-    form.checkin_every_s.value = plan.checkin_every_s ?? "";
+    // A new plan starts with SUDS every 5 minutes (and, with any interval, at each new rung).
+    form.checkin_every_s.value = detail.plan ? (plan.checkin_every_s ?? "") : 300;
     form.consent.checked = !!plan.consent;
     form.max_rung.value = plan.max_rung ?? "";
     $("past").tBodies[0].replaceChildren(...detail.sessions.map((x) => el("tr", {},

@@ -58,3 +58,26 @@ def test_the_coach_greets_checks_in_and_asks_consent(tmp_path: Path) -> None:
     agreed = [e for e in events if e.kind == "level_change" and "agreed" in e.reason]
     declined = [e for e in events if e.kind == "alert" and e.code == "consent_declined"]
     assert agreed or declined  # whichever the client said, it was recorded
+
+
+def test_with_a_check_in_interval_the_avatar_also_asks_at_each_new_rung(
+        tmp_path: Path) -> None:
+    conn = tmp_path / "conn.json"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "vret", "serve", "--scenario", str(EXAMPLE), "--size", "96x54",
+         "--checkin-every", "600", "--session-id", "s-plan", "--data-dir",
+         str(tmp_path / "data"), "--connection-file", str(conn), "--duration", "60"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with CommandClient(wait_for_connection(conn, server)) as client:
+            client.request(c.Start())
+            client.request(c.Start())
+            level = client.request(c.SetLevel(rung=3))
+            # Not the 600 s interval: the new rung itself brings the SUDS question.
+            asked = wait_for_event(tmp_path / "data", "s-plan", lambda r: r.body.kind ==
+                                   "checkin_asked" and r.body.instrument == "suds",
+                                   timeout_s=20)
+            assert asked.body.actor == "script" and asked.seq > int(level.result["seq"])
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
