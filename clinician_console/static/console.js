@@ -75,6 +75,7 @@ function renderAll(s) {
   renderList($("results"), s.results, (r) => el("li", {class: r.ok ? "ok" : "error"}, r.text));
   renderList($("log"), s.log, (e) => el("li", {}, e));
   renderController(s);
+  renderRisk(s);
   for (const plot of Object.values(s.plots)) { plot.dirty = true; }
 }
 
@@ -257,15 +258,34 @@ function onEvent(s, update) {
   else if (e.kind === "rupture_marked") { text += `: ${e.marker} (${e.rupture_id})`; s.rupture = e.rupture_id; }
   else if (e.kind === "controller_decision") text += `: ${e.decision} ${e.action} — ${e.summary}`;
   else if (e.kind === "alert") { text += `: ${e.code} ${e.message}`; }
+  else if (e.kind === "questionnaire_response") {
+    text += `: ${e.instrument} (${e.timing})${e.complete ? "" : " left unfinished"}` +
+      `${e.flags.length ? ", flags: " + e.flags.join(", ") : ""}`;
+  } else if (e.kind === "questionnaire_started") text += `: ${e.instrument} in the scene`;
+  else if (e.kind === "risk_acknowledged") {
+    text += `: ${e.response_id}`;
+    s.risks = (s.risks || []).filter((id) => id !== e.response_id);
+    renderRisk(s);
+  }
   else if (e.kind === "annotation") text += `: ${e.text}`;
   else if (e.kind === "scenario_event") text += `: ${e.name}`;
   s.log.push(text);
   if (s.log.length > 2000) s.log.shift();
   const color = MARK_COLORS[e.kind];
   if (color && s.plots) for (const plot of Object.values(s.plots)) plot.mark(t, e.kind, color);
-  if (e.kind === "alert" && (e.code === "client_stop" || e.code === "console_lost")) {
+  if (e.kind === "alert" && (e.code === "client_stop" || e.code === "console_lost"
+                             || e.code === "questionnaire_flag")) {
     addAlert(s, {code: e.code, severity: e.severity, message: e.message});
   }
+  if (e.kind === "alert" && e.code === "questionnaire_flag" && e.details.requires_acknowledgement
+      && !(s.risks || []).includes(e.details.response_id)) {
+    s.risks = [...(s.risks || []), e.details.response_id];  // exposure is held until acknowledged
+    renderRisk(s);
+  }
+}
+
+function renderRisk(s) {
+  if (s.id === current) $("ack-risk").disabled = !(s.risks && s.risks.length);
 }
 
 function addAlert(s, a) {
@@ -321,6 +341,18 @@ function wire() {
   for (const b of document.querySelectorAll("[data-checkin]")) {
     b.addEventListener("click", () => send("ask_checkin", {instrument: b.dataset.checkin}, `ask ${b.dataset.checkin}`));
   }
+  $("give-form").addEventListener("click", () => {
+    const option = $("form-instrument").selectedOptions[0];
+    send("give_questionnaire", {instrument: option.value, timing: option.dataset.timing},
+         `give ${option.value}`);
+  });
+  $("ack-risk").addEventListener("click", () => {
+    const s = sessions.get(current);
+    if (!s || !s.risks || !s.risks.length) return;
+    // After assessing the client: the note says what the assessment found.
+    send("acknowledge_risk", {response_id: s.risks[0], note: $("note").value || "assessed"},
+         "acknowledge risk");
+  });
   for (const b of document.querySelectorAll("[data-rupture]")) {
     b.addEventListener("click", () => send("mark_rupture", {marker: b.dataset.rupture, note: $("note").value}, `mark ${b.dataset.rupture}`));
   }

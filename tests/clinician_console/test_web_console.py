@@ -19,6 +19,9 @@ from typing import Any
 
 import pytest
 
+from telemetry import commands as c
+from telemetry.client import CommandClient
+from telemetry.connection import ConnectionInfo
 from telemetry.store import SessionStore
 from tests.servers import wait_for_connection, wait_for_event
 
@@ -257,6 +260,41 @@ def test_stop_stops_the_session_within_a_frame(page: Any, running: Running) -> N
     assert events[-1].kind in {"state_change", "avatar_utterance", "avatar_line_cut", "alert"}
     page.wait_for_function("document.getElementById('b-state').textContent === 'safe_hold'",
                            timeout=10_000)
+
+
+def test_a_risk_flag_is_acknowledged_and_a_questionnaire_given_in_the_scene(
+        page: Any, running: Running) -> None:
+    # A screening form typed in elsewhere (another console): item 9 endorsed.
+    info = ConnectionInfo.read(running.data_dir.parent / "conn.json")
+    answers = {f"q{i}": 1 for i in range(1, 9)} | {"q9": 1, "q10": 1}
+    with CommandClient(info) as client:
+        client.request(c.SubmitQuestionnaire(instrument="phq9", answers=json.dumps(answers)))
+    page.wait_for_function("!document.getElementById('ack-risk').disabled", timeout=15_000)
+    assert "questionnaire_flag" in page.inner_text("#alerts")
+    page.fill("#note", "assessed with the client: no plan, safe to go on")
+    page.click("#ack-risk")
+    wait_result(page, r"acknowledge risk: done")
+    acknowledged = wait_for_event(running.data_dir, running.session_id,
+                                  lambda r: r.body.kind == "risk_acknowledged")
+    assert acknowledged.body.note == "assessed with the client: no plan, safe to go on"
+    page.wait_for_function("document.getElementById('ack-risk').disabled", timeout=15_000)
+    # The sickness questionnaire, given in the scene (outside the exposure: after the stop).
+    page.select_option("#form-instrument", index=1)
+    deadline = time.monotonic() + 40
+    while True:
+        done = len(page.locator("#results li", has_text="give ssq").all())
+        page.click("#give-form")
+        page.wait_for_function(
+            f"[...document.querySelectorAll('#results li')].filter(l => "
+            f"l.textContent.startsWith('give ssq')).length > {done}", timeout=15_000)
+        last = [r for r in results(page) if r.startswith("give ssq")][-1]
+        if "done" in last:
+            break
+        assert "still open" in last and time.monotonic() < deadline, last
+        time.sleep(1.0)
+    started = wait_for_event(running.data_dir, running.session_id,
+                             lambda r: r.body.kind == "questionnaire_started")
+    assert started.body.instrument == "ssq" and started.body.timing == "end"
 
 
 def test_clients_and_a_plan_can_be_kept_and_applied(page: Any, running: Running,
