@@ -81,6 +81,8 @@ def export_session(store: SessionStore, data: SessionData, folder: Path,
                    formats: Sequence[str] = FORMATS,
                    catalogue: Catalogue | None = None) -> list[Path]:
     """Write the session's tables (and FHIR resources) into ``folder``; returns the files."""
+    if not formats:
+        raise ValueError(f"no export format given; known: {', '.join(FORMATS)}")
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ValueError(f"unknown export format(s) {unknown}; known: {', '.join(FORMATS)}")

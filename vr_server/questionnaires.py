@@ -79,10 +79,18 @@ class Form:
     timing: str
     language: str
     answers: dict[str, float] = field(default_factory=dict)
+    _asked: list[str] | None = field(default=None, repr=False)
+    """The items asked given the answers so far (worked out once per answer: the frame loop
+    asks for the next item every frame)."""
+
+    def _asked_now(self) -> list[str]:
+        if self._asked is None:
+            self._asked = score(self.instrument, self.answers).asked
+        return self._asked
 
     def next_item(self) -> Item | None:
         """The next item to ask (its condition holds and it is unanswered), or None when done."""
-        asked = score(self.instrument, self.answers).asked
+        asked = self._asked_now()
         return next((item for item in self.instrument.items
                      if item.id in asked and item.id not in self.answers), None)
 
@@ -96,8 +104,8 @@ class Form:
         if item is None:
             raise AnswerError(f"{self.instrument.id}: every item is answered")
         self.answers[item.id] = check_answer(self.instrument, item.id, value)
+        self._asked = None
 
     def progress(self) -> tuple[int, int]:
         """``(answered, asked so far)``: for the panel's "3 of 10"."""
-        asked = score(self.instrument, self.answers).asked
-        return len(self.answers), len(asked)
+        return len(self.answers), len(self._asked_now())

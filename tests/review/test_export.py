@@ -90,3 +90,11 @@ def test_an_unknown_format_is_refused(recorded: Recorded, tmp_path: Path) -> Non
                            "--format", "csv,xlsx"], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 1 and "unknown export format(s) ['xlsx']" in done.stderr
+
+
+def test_no_format_is_refused(recorded: Recorded, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "vret", "export", recorded.session_id,
+                           "--data-dir", str(recorded.data_dir), "-o", str(tmp_path),
+                           "--format", ","], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "no export format given" in done.stderr
+    assert not any(tmp_path.iterdir())  # nothing half-written
