@@ -146,11 +146,17 @@ class Avatar:
         saying = self.queue.current
         self.queue.drop(tag, now_s)
         if saying is not None and self.queue.current is None:
-            self._silence()
-            if self.animator is not None:
-                self.animator.hush()
-            if self.caption is not None:
-                self.caption.hide()
+            self.fall_silent()
+
+    def fall_silent(self) -> None:
+        """Stop saying the current line at once: caption, mouth and voice (a replay does
+        this where the log says a line was cut off and nothing took its place)."""
+        self.queue.current = None
+        self._silence()
+        if self.animator is not None:
+            self.animator.hush()
+        if self.caption is not None:
+            self.caption.hide()
 
     def gesture(self, name: str, target: Point3 | None = None) -> None:
         """Make a gesture (``KeyError`` listing the known ones for another name)."""

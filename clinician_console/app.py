@@ -15,6 +15,7 @@ from pathlib import Path
 
 from clinician_console.bridge import Bridge, Outbox
 from clinician_console.records import RecordsStore
+from clinician_console.review_pages import ReviewPages
 from clinician_console.session_control import SessionControl
 from clinician_console.web import ConsoleServer, WebConfig
 from telemetry.connection import ConnectionInfo
@@ -33,7 +34,8 @@ async def serve_console(infos: Sequence[ConnectionInfo], web_config: WebConfig,
     bridge = Bridge(infos, outbox, keys=keys)
     records = RecordsStore.in_dir(data_dir) if data_dir is not None else None
     control = SessionControl(bridge, records, session_store_dir=data_dir)
-    server = ConsoleServer(bridge, control, web_config)
+    review = ReviewPages(data_dir) if data_dir is not None else None
+    server = ConsoleServer(bridge, control, web_config, review)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

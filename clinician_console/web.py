@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from clinician_console.bridge import Bridge, Update
+from clinician_console.review_pages import ReviewPages
 from clinician_console.session_control import SessionControl
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,11 @@ class WebConfig:
 class ConsoleServer:
     """The web side: serves the page and relays between pages and the :class:`Bridge`."""
 
-    def __init__(self, bridge: Bridge, control: SessionControl, config: WebConfig) -> None:
+    def __init__(self, bridge: Bridge, control: SessionControl, config: WebConfig,
+                 review: ReviewPages | None = None) -> None:
         config.check()
+        self.review = review
+        """The recorded sessions' pages (with the console's data folder)."""
         self.bridge = bridge
         self.control = control
         self.config = config
@@ -107,6 +111,8 @@ class ConsoleServer:
         app.router.add_get("/api/sessions", self._sessions)
         app.router.add_get("/api/stats", self._stats)
         self.control.add_routes(app)
+        if self.review is not None:
+            self.review.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         context = None
@@ -128,6 +134,8 @@ class ConsoleServer:
             await page.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.review is not None:
+            await self.review.close()
 
     # ---------------------------------------------------------------- checks
 

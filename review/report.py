@@ -266,8 +266,12 @@ def timeline_svg(data: SessionData) -> str:
         parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="6" y2="{y0}" class="grid"/>'
                      f'<text x="{x:.1f}" y="{y0 + 14}" class="time">{minute}:00</text>')
     height = y0 + 22
+    # The axis, for a page that maps a click to a moment (the console's replay).
+    axis = (f'data-left="{LEFT}" data-plot-width="{PLOT_W}" data-width="{WIDTH}" '
+            f'data-duration="{duration:.3f}"')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
-            f'width="100%" role="img" aria-label="session timeline">{"".join(parts)}</svg>')
+            f'width="100%" role="img" aria-label="session timeline" {axis}>'
+            f'{"".join(parts)}</svg>')
 
 
 # ------------------------------------------------------------------------------ tables
@@ -403,11 +407,37 @@ dt{color:#555}dd{margin:0}.track{fill:#fafafa;stroke:#ddd}.shown{fill:#fde8d7}
 .flag{color:#c92a2a;font-weight:600}.note{color:#555}.ack{color:#2f8f5b}
 .warn{font-size:12px;color:#8a5a00;background:#fff3cd;padding:1px 6px;border-radius:3px}
 footer{margin-top:30px;color:#777;font-size:12px}#log td:nth-child(4){white-space:pre-wrap}
+#replay-view{display:block;max-width:100%;min-height:40px;background:#222;border-radius:4px}
+#replay-at{width:60%;vertical-align:middle}#replay-status{color:#555;margin-left:8px}
+#timeline svg[data-replay]{cursor:crosshair}.replay-cursor{stroke:#e0a800;stroke-width:2}
 """
 
 
-def render(data: SessionData, catalogue: Catalogue | None = None) -> str:
-    """The whole report as one HTML document."""
+def replay_html(data: SessionData, base: str | None) -> str:
+    """The replay section: live controls where a console serves the page (``base``: where
+    its views and clips are), else how to replay a moment from the command line."""
+    session = data.record.session_id
+    if base is None:
+        return (f'<p>No video is stored. To see again what the client saw at any moment, with '
+                f'the point they looked at drawn, render it from the record: '
+                f'<code>vret replay {e(session)} --at SECONDS</code> (one view) or '
+                f'<code>vret replay {e(session)} --from SECONDS --to SECONDS</code> (a clip), '
+                f'or open this session in the console\'s review page.</p>')
+    return f"""<div id="replay-panel" data-base="{e(base)}" data-duration="{data.duration_s:.3f}">
+<p>Click the timeline (or move the slider) to see what the client saw then, rendered again
+from the record; the yellow ring is where they looked.</p>
+<p><input type="range" id="replay-at" min="0" max="{data.duration_s:.1f}" step="0.1" value="0"
+ aria-label="moment to replay"> <span id="replay-time">0:00</span>
+<button type="button" id="replay-clip">Play 10 s from here</button>
+<span id="replay-status" role="status"></span></p>
+<img id="replay-view" alt="the client's view at the chosen moment">
+</div><script src="/static/review.js"></script>"""
+
+
+def render(data: SessionData, catalogue: Catalogue | None = None,
+           replay_base: str | None = None) -> str:
+    """The whole report as one HTML document (``replay_base``: served by a console, whose
+    replay views are under that address)."""
     title = f"Session review: {data.record.session_id}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -422,6 +452,7 @@ def render(data: SessionData, catalogue: Catalogue | None = None) -> str:
 <p>Level (the shaded band: the stimulus is shown), ratings as a share of each scale (SUDS and
 expectancy 0-100, motion sickness 0-20), physiology, gaze on the stimulus, and one mark per
 event in each lane (hover for what it was).</p>{timeline_svg(data)}</section>
+<section id="replay"><h2>Replay</h2>{replay_html(data, replay_base)}</section>
 <section id="trials"><h2>Exposure trials</h2>{trials_table(data)}</section>
 <section id="questionnaires"><h2>Questionnaires</h2>{questionnaires_html(data, catalogue)}
 </section>

@@ -58,20 +58,39 @@ def _thin(t: np.ndarray, v: np.ndarray) -> Series:
     return Series(t, v)
 
 
-def load_session(store: SessionStore, session_id: str) -> SessionData:
-    """Load ``session_id`` (KeyError naming it if the store has no such session)."""
-    record = store.session(session_id)
-    events = store.events(session_id)
+TIMED_STREAMS = ("heart_rate", "eda", "scene")
+"""The streams whose first sample may start a session's time line (with its first event)."""
+
+
+def _timed(store: SessionStore, session_id: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     streams = store.streams(session_id)
-    starts = [events[0].t_session_ns] if events else []
     raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for name in ("heart_rate", "eda", "scene"):
+    for name in TIMED_STREAMS:
         if name in streams:
             t, v = store.samples(session_id, name)
             if len(t):
                 raw[name] = (t, v)
-                starts.append(int(t[0]))
-    t0 = min(starts) if starts else 0
+    return raw
+
+
+def _start(events: list[StoredEvent], raw: dict[str, tuple[np.ndarray, np.ndarray]]) -> int:
+    starts = [events[0].t_session_ns] if events else []
+    starts += [int(t[0]) for t, _ in raw.values()]
+    return min(starts) if starts else 0
+
+
+def start_ns(store: SessionStore, session_id: str, events: list[StoredEvent]) -> int:
+    """Where a session's time line starts (its first event or sample): review times, the
+    report's timeline and a replay's ``--at`` all count seconds from here."""
+    return _start(events, _timed(store, session_id))
+
+
+def load_session(store: SessionStore, session_id: str) -> SessionData:
+    """Load ``session_id`` (KeyError naming it if the store has no such session)."""
+    record = store.session(session_id)
+    events = store.events(session_id)
+    raw = _timed(store, session_id)
+    t0 = _start(events, raw)
     ends = [events[-1].t_session_ns] if events else [t0]
     ends += [int(t[-1]) for t, _ in raw.values()]
     data = SessionData(record, events, t0, (max(ends) - t0) / 1e9)

@@ -391,6 +391,34 @@ class RiskAcknowledged(Model):
     actor: Actor = "therapist"
 
 
+class RatingPanelShown(Model):
+    """The rating panel changed before the client: a question ``shown`` (where, and with
+    which scale) or ``answered`` (the chosen cell shows for a moment, then the panel goes).
+
+    Logged because it changes what the client sees, and so that a replay of the session
+    shows the panel where and when the client saw it."""
+
+    kind: Literal["rating_panel"] = "rating_panel"
+    action: Literal["shown", "answered"]
+    key: Label
+    """The check-in's id, or ``form_id:item`` for a questionnaire item."""
+    question: ShortText = ""
+    scale_low: float = 0.0
+    scale_high: float = 100.0
+    scale_step: Annotated[float, Field(gt=0.0)] = 10.0
+    scale_kind: Literal["integer", "decimal", "yes_no"] = "integer"
+    yes_no: bool = False
+    low_label: ShortText = ""
+    high_label: ShortText = ""
+    position: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """The client's head when it opened (the panel is placed from it, and stays)."""
+    heading: float = 0.0
+    pitch: float = 0.0
+    value: float | None = None
+    """The answer shown as chosen (``answered``; None: none of the cells)."""
+    actor: Actor = "server"
+
+
 class Alert(Model):
     """Something the therapist should notice: thresholds, lost connections, client stop."""
 
@@ -405,7 +433,7 @@ EventBody = Annotated[
     StateChange | LevelChange | CheckInAsked | CheckInAnswered | RuptureMarked | RepairMarked
     | Annotation | AvatarUtterance | AvatarLineCut | AvatarGesture | ScenarioEvent | Alert
     | SessionPlan | ControllerDecision | QuestionnaireResponse | RiskAcknowledged
-    | QuestionnaireStarted,
+    | QuestionnaireStarted | RatingPanelShown,
     Field(discriminator="kind"),
 ]
 

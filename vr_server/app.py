@@ -34,13 +34,13 @@ from avatar.lines import LineBook
 from avatar.presence import Avatar
 from avatar.speech import Voice, tts_available
 from avatar.speech_queue import Priority
-from instruments.definition import Item
+from instruments.definition import Item, ResponseScale
 from scenarios.base import Scenario
 from scenarios.registry import ScenarioError
 from scenarios.registry import load as load_scenario
 from scenarios.sound import SoundPlayer
 from scenarios.targets import LOOK_CODES, Sphere, gaze_hit, nearest_distance
-from telemetry.schemas import CheckInAsked, Frame
+from telemetry.schemas import CheckInAsked, Frame, RatingPanelShown
 from vr_server.engine import DisplayConfig, Engine, current
 from vr_server.frame import FramePipeline
 from vr_server.frame_samples import FrameSource
@@ -150,7 +150,15 @@ class ServerApp:
             settings=(("display", display.mode), ("size", list(display.size)),
                       ("shading", display.shading), ("safe_place", safe_cls.spec.name),
                       ("virtual_client", self._wants_virtual_client()),
-                      ("avatar_mode", config.avatar_mode)))
+                      ("avatar_mode", config.avatar_mode), ("fov_deg", display.fov_deg),
+                      ("language", config.language),
+                      ("scenario_source", config.scenario),
+                      # What a replay needs to rebuild the same view (review.replay).
+                      ("avatar_model", None if config.avatar_model is None
+                       else config.avatar_model.path.name),
+                      ("avatar_joint_map", None if config.avatar_model is None
+                       or not isinstance(config.avatar_model.joint_map, str)
+                       else config.avatar_model.joint_map)))
         self.engine = engine or current(display)
         self.client: VirtualClient | None = None
         if self._wants_virtual_client():
@@ -161,7 +169,7 @@ class ServerApp:
         self.host = SessionHost(host_config, source=self.source)
         try:
             self.stage = Stage(self.engine, scenario_cls, safe_cls, config.host.seed,
-                               clock=lambda: self.host.clock.now_ns() * 1e-9,
+                               clock=lambda: self._frame_t_ns * 1e-9,
                                contain_failures=True)
         except Exception as exc:
             raise ScenarioError(f"scenario {spec.name!r} or safe place "
@@ -172,6 +180,7 @@ class ServerApp:
             self.engine.shared, self.stage.targets, self.lines, config.host.seed,
             sound=SoundPlayer(self.engine.audio_manager, self.engine.head) if audio else None,
             voice=Voice(tts_available()) if audio else None, model=config.avatar_model)
+        self.panel = RatingPanel(self.engine.world)
         self._previous_state = "ready"
         self._voiced_checkin: str | None = None
         self._client_pose: Any = None
@@ -236,7 +245,6 @@ class ServerApp:
             raise ScenarioError(f"scenario {self.spec.name!r} failed to build its scene: "
                                 f"{type(exc).__name__}: {exc}") from exc
         self.avatar.load(self.spec.viewpoint, self.spec.view_heading)
-        self.panel = RatingPanel(self.engine.world)
         self.host.start()
         self._setup_mirror_copy()
         self.mirror.start()
@@ -299,6 +307,7 @@ class ServerApp:
         self._log_speech()
         self.host.close(reason=reason)
         self.avatar.unload()
+        self.panel.remove()
         self.stage.unload()
         if self._mirror_copy is not None:
             self._mirror_copy.close()
@@ -308,8 +317,13 @@ class ServerApp:
     # ------------------------------------------------------------------ frame tasks
 
     def _commands(self) -> None:
-        now = time.monotonic()
-        self._dt = 0.0 if self._last_frame_t is None else now - self._last_frame_t
+        host = self.host
+        # The frame's time, read once: everything this frame does (the scene's dt, the
+        # avatar's speech clock, the samples' timestamps) uses it, so that a replay of the
+        # recording steps the scenes through exactly the same times (review.replay).
+        t_ns = host.clock.now_ns()
+        now = t_ns * 1e-9
+        self._dt = 0.0 if self._last_frame_t is None else (t_ns - self._frame_t_ns) * 1e-9
         if self._last_frame_t is not None and self.pipeline is not None:
             # The previous frame is complete: its interval and all of its own work.
             self.frame_times.append(self._dt)
@@ -318,9 +332,8 @@ class ServerApp:
                 self.timings.append((self._dt, self.pipeline.last_work_s,
                                      self.pipeline.last_cpu_s))
         self._last_frame_t = now
-        host = self.host
         # Per-frame samples carry the frame's start: the moment its commands were applied.
-        self._frame_t_ns = host.clock.now_ns()
+        self._frame_t_ns = t_ns
         host.step()
         # The client's own actions (keys at the window, the virtual client's stop and
         # answers) are applied here too, so they show in this frame's image like commands.
@@ -349,8 +362,8 @@ class ServerApp:
     def _avatar_follows_the_session(self) -> None:
         """What the session asks of the avatar this frame: lines the therapist sent, gestures,
         check-in and consent prompts, grounding after a stop, and the coach's schedule."""
-        host, machine, avatar = self.host, self.host.machine, self.avatar
-        now = host.clock.now_ns() * 1e-9
+        machine, avatar = self.host.machine, self.avatar
+        now = self._frame_t_ns * 1e-9
         state, before = machine.state, self._previous_state
         self._previous_state = state
         if state == "safe_hold" and before != "safe_hold":
@@ -455,7 +468,7 @@ class ServerApp:
         self.stage.update(self._dt if live or self.stage.showing_safe else 0.0)
         self.avatar.area = self.stage.floor_area()
         present = self.avatar.present
-        self.avatar.update(self._dt, self.host.clock.now_ns() * 1e-9, self._head,
+        self.avatar.update(self._dt, self._frame_t_ns * 1e-9, self._head,
                            self.stage.client.heading, self._placement_stimuli,
                            self.engine.world)
         if self.avatar.present != present:  # what the client sees changed: say so
@@ -486,7 +499,11 @@ class ServerApp:
         if panel.is_open and panel.checkin_id != current and not panel.closing:
             last = machine.last_answer
             answered = last is not None and last.checkin_id == panel.checkin_id
-            panel.answered(last.value if answered and last is not None else None)
+            value = last.value if answered and last is not None else None
+            panel.answered(value)
+            if panel.checkin_id is not None:
+                host.panel_changed(RatingPanelShown(action="answered", key=panel.checkin_id,
+                                                    value=value))
         if current is not None and current != panel.checkin_id:
             if asked is not None:
                 self._open_panel(asked)
@@ -511,10 +528,9 @@ class ServerApp:
         scale = form.scale(item)
         answered, asked = form.progress()
         question = f"{form.pack.title} ({answered + 1} of {asked})\n{form.pack.items[item.id]}"
-        self.panel.open(key, question, scale, scale.kind == "yes_no",
-                        form.pack.anchor(item.scale, scale.low) or "",
-                        form.pack.anchor(item.scale, scale.high) or "", Point3(self._head),
-                        self.stage.client.heading, self.engine.head.get_p(self.engine.world))
+        self._show_on_panel(key, question, scale, scale.kind == "yes_no",
+                            form.pack.anchor(item.scale, scale.low) or "",
+                            form.pack.anchor(item.scale, scale.high) or "")
 
     def _open_panel(self, asked: CheckInAsked) -> None:
         machine = self.host.machine
@@ -531,10 +547,21 @@ class ServerApp:
             question = question or pack.items.get(next(iter(pack.items)), "")
             low = pack.anchor("default", scale.low) or ""
             high = pack.anchor("default", scale.high) or ""
-        self.panel.open(asked.checkin_id, question or asked.instrument, scale,
-                        asked.instrument == "consent", low, high, Point3(self._head),
-                        self.stage.client.heading,
-                        self.engine.head.get_p(self.engine.world))
+        self._show_on_panel(asked.checkin_id, question or asked.instrument, scale,
+                            asked.instrument == "consent", low, high)
+
+    def _show_on_panel(self, key: str, question: str, scale: ResponseScale, yes_no: bool,
+                       low: str, high: str) -> None:
+        """Open the panel where the client looks, and log what it shows and where."""
+        head = Point3(self._head)
+        heading = self.stage.client.heading
+        pitch = self.engine.head.get_p(self.engine.world)
+        self.panel.open(key, question, scale, yes_no, low, high, head, heading, pitch)
+        self.host.panel_changed(RatingPanelShown(
+            action="shown", key=key, question=question, scale_low=scale.low,
+            scale_high=scale.high, scale_step=scale.step, scale_kind=scale.kind,
+            yes_no=yes_no, low_label=low, high_label=high,
+            position=(head.x, head.y, head.z), heading=heading, pitch=pitch))
 
     def _log_speech(self) -> None:
         """Log what the avatar started saying this frame, and lines cut off or never said."""

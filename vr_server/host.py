@@ -35,6 +35,7 @@ from telemetry.schemas import (
     CheckInAsked,
     Event,
     QuestionnaireResponse,
+    RatingPanelShown,
     SampleBatch,
     Samples,
     StateChange,
@@ -304,6 +305,11 @@ class SessionHost:
         if self.store_error is None and self.machine.state != "ended":
             self._record(AvatarUtterance(text=text, line_id=line_id,
                                          actor=actor))  # type: ignore[arg-type]
+
+    def panel_changed(self, change: RatingPanelShown) -> None:
+        """Record what the rating panel shows the client (a question, or the chosen answer)."""
+        if self.store_error is None and self.machine.state != "ended":
+            self._record(change)
 
     def avatar_cut(self, text: str, line_id: str | None, outcome: str,
                    said_s: float | None, actor: str = "server") -> None:

@@ -274,6 +274,11 @@ class RatingPanel:
         self.checkin_id = None
         self._closing_in = None
 
+    def remove(self) -> None:
+        """Take the panel out of the scene for good."""
+        self.close()
+        self.root.remove_node()
+
     def cell_centre(self, value: float | None) -> Point3:
         """Where a cell's centre is in the world (to aim at it)."""
         cell = next(c for c in self.cells if c.value == value)

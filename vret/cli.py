@@ -172,8 +172,10 @@ def cmd_console(args: argparse.Namespace) -> int:
 
     def ready(server: ConsoleServer) -> None:
         print(f"vret console: following {len(infos)} session(s): "
-              f"{', '.join(i.session_id for i in infos)}", flush=True)
+              f"{', '.join(i.session_id for i in infos) or 'none'}", flush=True)
         print(f"open the console at: {server.url}", flush=True)
+        print(f"recorded sessions, their reports and replays: {server.origin}/review "
+              f"(data in {args.data_dir})", flush=True)
 
     run_console(infos, config, data_dir=args.data_dir,
                 keys=_console_keys(args, infos),  # type: ignore[arg-type]
@@ -439,7 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("console", help="serve the web console for sessions",
                        description=cmd_console.__doc__)
     _add_data_dir(p)
-    p.add_argument("connection_files", nargs="+", type=Path, metavar="CONNECTION_FILE")
+    p.add_argument("connection_files", nargs="*", type=Path, metavar="CONNECTION_FILE",
+                   help="sessions to follow live (none: only review recorded sessions)")
     p.add_argument("--host", default="127.0.0.1",
                    help="interface to listen on (default 127.0.0.1; another needs TLS)")
     p.add_argument("--port", type=int, default=8765,
@@ -511,6 +514,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instrument-packs", type=Path, action="append", default=[],
                    metavar="DIR", help="the site's licensed questionnaire text packs")
     p.set_defaults(func=cmd_review)
+
+    from review.replay_command import add_parser as add_replay
+
+    add_replay(sub, _add_data_dir, _name)
 
     p = sub.add_parser("export", help="a session's data as CSV, Parquet and FHIR",
                        description=cmd_export.__doc__)

@@ -262,6 +262,10 @@ function onEvent(s, update) {
     text += `: ${e.instrument} (${e.timing})${e.complete ? "" : " left unfinished"}` +
       `${e.flags.length ? ", flags: " + e.flags.join(", ") : ""}`;
   } else if (e.kind === "questionnaire_started") text += `: ${e.instrument} in the scene`;
+  else if (e.kind === "rating_panel") {
+    text += e.action === "shown" ? `: shown “${e.question.split("\n").pop()}”`
+                                 : `: the answer shown (${e.value ?? "none"})`;
+  }
   else if (e.kind === "risk_acknowledged") {
     text += `: ${e.response_id}`;
     s.risks = (s.risks || []).filter((id) => id !== e.response_id);

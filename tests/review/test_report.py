@@ -49,7 +49,7 @@ def page(report: Path) -> Iterator[Any]:
 
 
 def test_every_section_is_present_and_nothing_is_fetched(page: Any, report: Path) -> None:
-    for section in ("summary", "timeline", "trials", "questionnaires", "log"):
+    for section in ("summary", "timeline", "replay", "trials", "questionnaires", "log"):
         assert page.locator(f"section#{section}").is_visible(), section
     assert page.requested == [report.as_uri()]  # one file: works offline
     summary = page.locator("#summary").inner_text()
