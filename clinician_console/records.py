@@ -38,6 +38,7 @@ rung 9 is beyond scenario 'heights' (rungs 0-6)``.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
 import secrets
@@ -63,7 +64,9 @@ from pydantic import (
 from scenarios.spec import IDENTIFIER
 from telemetry.sqlite_tx import immediate
 
-SCHEMA_VERSION = 1
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
 RECORDS_FILENAME = "console.sqlite3"
 
 CLIENT_ID_PATTERN = r"^c-[0-9a-f]{8}$"
@@ -123,6 +126,9 @@ _SCHEMA = (
         checkin_every_s REAL CHECK (checkin_every_s IS NULL OR checkin_every_s > 0),
         consent         INTEGER NOT NULL CHECK (consent IN (0, 1)),
         max_rung        INTEGER CHECK (max_rung IS NULL OR max_rung >= 0),
+        trial_criterion TEXT NOT NULL DEFAULT 'time'
+                        CHECK (trial_criterion IN ('time', 'suds_drop', 'expectancy')),
+        trial_min_s     REAL NOT NULL DEFAULT 120 CHECK (trial_min_s > 0),
         CHECK (band_low < band_high)
     )""",
     "CREATE INDEX session_plans_by_client ON session_plans(client_id, plan_id)",
@@ -132,6 +138,13 @@ _SCHEMA = (
     """CREATE TRIGGER session_plans_no_delete BEFORE DELETE ON session_plans
         BEGIN SELECT RAISE(ABORT, 'saved session plans are kept as they were'); END""",
 )
+_UPGRADES: dict[int, tuple[str, ...]] = {
+    # 1 -> 2: the plan's within-trial criterion (older plans ran on time, 120 s).
+    1: ("ALTER TABLE session_plans ADD COLUMN trial_criterion TEXT NOT NULL DEFAULT 'time'"
+        " CHECK (trial_criterion IN ('time', 'suds_drop', 'expectancy'))",
+        "ALTER TABLE session_plans ADD COLUMN trial_min_s REAL NOT NULL DEFAULT 120"
+        " CHECK (trial_min_s > 0)"),
+}
 
 
 class RecordError(Exception):
@@ -214,6 +227,11 @@ class SessionPlan(_Record):
     checkin_every_s: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)] | None = None
     consent: StrictBool = False
     max_rung: Rung | None = None
+    trial_criterion: Literal["time", "suds_drop", "expectancy"] = "time"
+    """When a stay at a rung has done its work (the server's ``trial_criterion``): after
+    ``trial_min_s`` (time), once SUDS has dropped by half from its peak, or once the feared
+    outcome was tested (expectancy rated after it)."""
+    trial_min_s: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)] = 120.0
 
     @field_validator("band")
     @classmethod
@@ -304,9 +322,9 @@ class RecordsStore:
                 "SELECT name FROM sqlite_schema WHERE type='table'")}
         except sqlite3.DatabaseError as exc:
             raise RecordError(f"{self.path} is not a console records file: {exc}") from exc
+        row = None
         if tables:
             # Checked before any PRAGMA that writes, so a foreign or newer file is left untouched.
-            row = None
             if "schema_info" in tables:
                 row = db.execute(
                     "SELECT version FROM schema_info WHERE key='schema_version'").fetchone()
@@ -326,6 +344,21 @@ class RecordsStore:
                     db.execute(statement)
                 db.execute("INSERT INTO schema_info VALUES ('schema_version', ?)",
                            (SCHEMA_VERSION,))
+        elif row is not None and row[0] < SCHEMA_VERSION:
+            self._upgrade(row[0])
+
+    def _upgrade(self, version: int) -> None:
+        """Bring an older records file up to :data:`SCHEMA_VERSION`, in one transaction
+        (nothing is rewritten: new columns take the defaults older plans ran with)."""
+        db = self._db
+        with self._transaction():
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _UPGRADES[step]:
+                    db.execute(statement)
+            db.execute("UPDATE schema_info SET version=? WHERE key='schema_version'",
+                       (SCHEMA_VERSION,))
+        log.info("console records %s upgraded from schema %d to %d", self.path, version,
+                 SCHEMA_VERSION)
 
     def close(self) -> None:
         """Close the file (committed records are already on disk)."""
@@ -448,11 +481,11 @@ class RecordsStore:
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO session_plans(client_id, saved_wall_ns, scenario, start_rung,"
-                " band_low, band_high, controller, checkin_every_s, consent, max_rung)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " band_low, band_high, controller, checkin_every_s, consent, max_rung,"
+                " trial_criterion, trial_min_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (client_id, _to_ns(saved), plan.scenario, plan.start_rung, plan.band[0],
                  plan.band[1], plan.controller, plan.checkin_every_s, int(plan.consent),
-                 plan.max_rung))
+                 plan.max_rung, plan.trial_criterion, plan.trial_min_s))
             plan_id = cursor.lastrowid
         assert plan_id is not None  # an INSERT into a rowid table always sets it
         return SavedPlan(plan_id=plan_id, client_id=client_id, saved=saved, plan=plan)
@@ -473,12 +506,14 @@ class RecordsStore:
         order = "DESC LIMIT 1" if current_only else "ASC"
         rows = self._db.execute(
             "SELECT plan_id, saved_wall_ns, scenario, start_rung, band_low, band_high,"
-            " controller, checkin_every_s, consent, max_rung FROM session_plans"
+            " controller, checkin_every_s, consent, max_rung, trial_criterion, trial_min_s"
+            " FROM session_plans"
             f" WHERE client_id=? ORDER BY plan_id {order}", (client_id,)).fetchall()
         return [SavedPlan(plan_id=r[0], client_id=client_id, saved=_from_ns(r[1]),
                           plan=SessionPlan(scenario=r[2], start_rung=r[3], band=(r[4], r[5]),
                                            controller=r[6], checkin_every_s=r[7],
-                                           consent=bool(r[8]), max_rung=r[9]))
+                                           consent=bool(r[8]), max_rung=r[9],
+                                           trial_criterion=r[10], trial_min_s=float(r[11])))
                 for r in rows]
 
     # ---------------------------------------------------------------- sessions

@@ -374,7 +374,9 @@ class SessionControl:
                                 "band_low": float(plan.band[0]),
                                 "band_high": float(plan.band[1]),
                                 "controller": plan.controller,
-                                "start_rung": plan.start_rung}
+                                "start_rung": plan.start_rung,
+                                "trial_criterion": plan.trial_criterion,
+                                "trial_min_s": float(plan.trial_min_s)}
         if plan.checkin_every_s is not None:
             args["checkin_every_s"] = float(plan.checkin_every_s)
         if plan.max_rung is not None:

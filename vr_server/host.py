@@ -45,6 +45,7 @@ from telemetry.security import check_bind_allowed
 from telemetry.server import IncomingCommand, ServerConfig, ServerTransport
 from telemetry.simulated import SimulatedSensors
 from telemetry.store import ClockOffsetRecord, SessionStore
+from vr_server.questionnaires import form_descriptions
 from vr_server.session import SessionMachine
 
 log = logging.getLogger(__name__)
@@ -296,6 +297,11 @@ class SessionHost:
                        "lines": [{"id": k, "text": v} for k, v in machine.lines.items()]},
             "settings": {"consent": machine.consent, "checkin_every_s": machine.checkin_every_s},
         }
+        try:
+            description["questionnaires"] = form_descriptions(machine.catalogue())
+        except ValueError as exc:  # a broken definition: the session runs, the forms wait
+            log.error("questionnaires cannot be described: %s", exc)
+            description["questionnaires"] = []
         description.update(json.loads(self.config.description or "{}"))
         return json.dumps(description)
 

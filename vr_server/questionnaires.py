@@ -109,3 +109,31 @@ class Form:
     def progress(self) -> tuple[int, int]:
         """``(answered, asked so far)``: for the panel's "3 of 10"."""
         return len(self.answers), len(self._asked_now())
+
+
+def form_descriptions(catalogue: Catalogue, language: str = "en") -> list[dict[str, Any]]:
+    """Every instrument that can be given in ``language``, with its wording, scales and
+    conditions: what a console needs to show the form on its own screen (``describe``)."""
+    forms = []
+    for availability in catalogue.listing():
+        instrument = availability.instrument
+        pack = catalogue.packs.get((instrument.id, language))
+        if pack is None:
+            continue
+        items = []
+        for item in instrument.items:
+            scale = instrument.scale_of(item)
+            condition = item.asked_when
+            items.append({
+                "id": item.id, "number": item.number, "text": pack.items[item.id],
+                "required": item.required,
+                "scale": {"low": scale.low, "high": scale.high, "step": scale.step,
+                          "kind": scale.kind},
+                "anchors": pack.anchors.get(item.scale, {}),
+                "asked_when": None if condition is None else condition.model_dump()})
+        forms.append({
+            "id": instrument.id, "version": instrument.version, "name": instrument.name,
+            "title": pack.title, "instructions": pack.instructions,
+            "respondent": instrument.respondent, "timing": list(instrument.timing),
+            "validated": instrument.validated, "licence": pack.licence, "items": items})
+    return forms

@@ -21,7 +21,7 @@ from telemetry.client import CommandClient
 from telemetry.connection import ConnectionInfo
 from telemetry.errors import CommandFailed, ConnectionFileError, TelemetryError
 from telemetry.schemas import Ack, Event, Frame, Samples
-from telemetry.store import SessionStore
+from telemetry.store import SessionStore, StoredEvent
 from vr_server.host import new_session_id
 from vr_server.streams import SCENE_CHANNELS
 
@@ -184,6 +184,9 @@ DEMO_PHQ9 = {"q1": 1, "q2": 1, "q3": 0, "q4": 1, "q5": 0, "q6": 0, "q7": 1, "q8"
              "q10": 1}
 DEMO_SSQ_BEFORE = {f"s{i}": 0 for i in range(1, 17)} | {"s2": 1}
 DEMO_SSQ_AFTER = DEMO_SSQ_BEFORE | {"s4": 1, "s12": 1}
+DEMO_THERAPIST = {"together": 8, "rationale": 9, "safe_to_say": 7, "own_goals": 8, "tension": 1,
+                  "tension_addressed": 4}
+"""The therapist's view: the client's stop was a moment of tension, taken up at once."""
 """The demo's scripted questionnaire answers (the virtual client answers one-item ratings and
 the closing alliance check in the scene; these forms stand for what a client fills in on paper
 or on the console before and after)."""
@@ -311,6 +314,10 @@ def run_demo(data_dir: Path, *, duration_s: float = 30.0, scenario: str = "heigh
                              until=lambda: not script.is_alive())
             script.join(timeout=10)
             _wait_for_form(data_dir, session_id, "vret_alliance_check", timeout_s=45)
+            # The therapist's own end-of-session check, filled in on the console.
+            client.request(c.SubmitQuestionnaire(
+                instrument="vret_therapist_check", answers=json.dumps(DEMO_THERAPIST),
+                timing="end", respondent="therapist"))
             print("\ntherapist commands:")
             print("\n".join(commands_log))
             print("\nlive figures over the whole run:")
@@ -351,4 +358,28 @@ def run_demo(data_dir: Path, *, duration_s: float = 30.0, scenario: str = "heigh
     report_path = write_report(data_dir, session_id,
                                data_dir / "reports" / f"{session_id}.html", catalogue_or_none())
     print(f"review report: {report_path.resolve()}")
+    _replay_a_moment(data_dir, session_id, events)
     return 0 if server.returncode == 0 else 1
+
+
+def _replay_a_moment(data_dir: Path, session_id: str, events: list[StoredEvent]) -> None:
+    """Render one moment again from the record (the first rating panel the client saw) and say
+    how to see any other, and where the console's review pages are."""
+    from review.session import start_ns
+
+    panels = [e for e in events if e.body.kind == "rating_panel" and e.body.action == "shown"]
+    if panels:
+        with SessionStore.in_dir(data_dir, create=False) as store:
+            t0 = start_ns(store, session_id, events)  # seconds count as in the report
+        at = (panels[0].t_session_ns - t0) / 1e9 + 1.0
+        out = data_dir / "replays" / f"{session_id}-{at:.1f}s.png"
+        done = subprocess.run(
+            [sys.executable, "-m", "vret", "replay", "--data-dir", str(data_dir), session_id,
+             "--at", f"{at:.2f}", "-o", str(out)], capture_output=True, text=True, timeout=300)
+        if done.returncode == 0:
+            print(f"replayed view: {out.resolve()} (the client's view {at:.1f} s in, "
+                  "rendered again from the record)")
+        else:
+            print(f"replay failed: {done.stderr.strip()[-500:]}")
+    print(f"replay any moment: vret replay --data-dir {data_dir} {session_id} --at SECONDS")
+    print(f"review pages:      vret console --data-dir {data_dir}   (then open Review)")

@@ -143,6 +143,116 @@ function buildControls(s) {
     return b;
   }));
   $("max-rung").max = Math.max(0, (sc.rungs || []).length - 1);
+  buildForms(s);
+}
+
+// ------------------------------------------------------------------ questionnaires
+
+let filling = null;  // the form open on this screen: {session, form, timing, warned}
+
+function buildForms(s) {
+  // The forms the server can give and score (its catalogue, with the site's licensed text).
+  const forms = (s.spec && s.spec.questionnaires) || [];
+  s.forms = new Map(forms.map((f) => [f.id, f]));
+  const options = (keep) => forms.filter(keep).flatMap((f) => f.timing.map((t) =>
+    el("option", {value: `${f.id}:${t}`, textContent: `${f.name} (${t}${f.respondent === "therapist" ? ", therapist" : ""})`})));
+  // In the scene: the client's own forms of more than one item (ratings are check-ins).
+  $("form-instrument").replaceChildren(...options((f) => f.respondent === "client" && f.items.length > 1));
+  $("fill-instrument").replaceChildren(...options((f) => f.items.length > 1));
+}
+
+function scaleValues(scale) {
+  const values = [];
+  for (let v = scale.low; v <= scale.high + 1e-9; v += scale.step) values.push(Math.round(v * 1000) / 1000);
+  return values;
+}
+
+function conditionHolds(cond, answers) {
+  if (!cond || !cond.item) return true;  // a condition on a score is decided by the server
+  const v = answers[cond.item];
+  if (v === undefined) return false;
+  return {">": v > cond.value, ">=": v >= cond.value, "<": v < cond.value, "<=": v <= cond.value,
+          "==": v === cond.value, "!=": v !== cond.value}[cond.op];
+}
+
+function fillAnswers() {
+  const answers = {};
+  for (const li of $("fill-items").children) {
+    if (li.hidden) continue;
+    const checked = li.querySelector("input[type=radio]:checked");
+    const typed = li.querySelector("input[type=number]");
+    if (checked) answers[li.dataset.item] = Number(checked.value);
+    else if (typed && typed.value !== "") answers[li.dataset.item] = Number(typed.value);
+  }
+  return answers;
+}
+
+function showConditional() {
+  if (!filling) return;
+  const answers = fillAnswers();
+  for (const li of $("fill-items").children) {
+    const item = filling.form.items.find((i) => i.id === li.dataset.item);
+    li.hidden = !conditionHolds(item.asked_when, answers);
+  }
+}
+
+function openFill() {
+  const s = sessions.get(current);
+  const [id, timing] = ($("fill-instrument").value || ":").split(":");
+  const form = s && s.forms && s.forms.get(id);
+  if (!form) { addResult(s, false, "fill in: no questionnaire chosen"); return; }
+  filling = {session: current, form, timing, warned: false};
+  $("fill-title").textContent = `${form.title} (${timing})`;
+  $("fill-who").textContent = (form.respondent === "therapist"
+    ? "Answered by you, the therapist." : "Answered by the client: hand them this screen.") +
+    (form.validated ? "" : " Not a validated instrument.") + ` ${form.licence}`;
+  $("fill-instructions").textContent = form.instructions || "";
+  $("fill-error").textContent = "";
+  $("fill-items").replaceChildren(...form.items.map((item) => {
+    const values = scaleValues(item.scale);
+    let answer;
+    if (values.length <= 21) {
+      answer = el("div", {class: "scale"}, ...values.map((v) => {
+        const label = item.anchors[String(v)];
+        const input = el("input", {type: "radio", name: `fill-${item.id}`, value: String(v)});
+        input.addEventListener("change", showConditional);
+        return el("label", {}, input, ` ${label ? `${v} ${label}` : v}`);
+      }));
+    } else {
+      const input = el("input", {type: "number", min: item.scale.low, max: item.scale.high, step: item.scale.step});
+      input.addEventListener("input", showConditional);
+      answer = el("div", {class: "scale"}, input,
+        el("span", {class: "anchors", textContent: `${item.scale.low} ${item.anchors[String(item.scale.low)] || ""} … ${item.scale.high} ${item.anchors[String(item.scale.high)] || ""}`}));
+    }
+    return el("li", {"data-item": item.id, value: item.number}, el("span", {textContent: item.text}), answer);
+  }));
+  showConditional();
+  $("fill").hidden = false;
+  $("fill").scrollIntoView({block: "nearest"});
+}
+
+function closeFill() {
+  filling = null;
+  $("fill").hidden = true;
+  $("fill-items").replaceChildren();
+}
+
+function submitFill(ev) {
+  ev.preventDefault();
+  if (!filling) return;
+  const answers = fillAnswers();
+  const missing = filling.form.items.filter((i) => i.required && !(i.id in answers) &&
+    !(i.asked_when && i.asked_when.score) && conditionHolds(i.asked_when, answers)).map((i) => i.number);
+  if (missing.length && !filling.warned) {
+    filling.warned = true;
+    $("fill-error").textContent = `Not answered: item${missing.length > 1 ? "s" : ""} ${missing.join(", ")}. ` +
+      "Submit again to record it with them missing (scored by the instrument's missing-item rule).";
+    return;
+  }
+  $("fill-error").textContent = "";
+  send("submit_questionnaire", {instrument: filling.form.id, answers: JSON.stringify(answers),
+                                timing: filling.timing, respondent: filling.form.respondent},
+       `questionnaire ${filling.form.id}`, filling.session);
 }
 
 function renderController(s) {
@@ -314,9 +424,17 @@ function onResult(s, r) {
     let text = `${label}${by}: done at frame ${ack.frame ?? "–"}, state ${res.state ?? "–"}`;
     if (res.checkin_id) text += ` (${res.checkin_id})`;
     if (res.rupture_id) { text += ` (${res.rupture_id})`; s.rupture = res.rupture_id; }
+    if (res.response_id) {
+      const scores = Object.entries(res).filter(([k]) => k.startsWith("score."))
+        .map(([k, v]) => `${k.slice(6)} ${v === null ? "–" : Math.round(v * 100) / 100}`);
+      text += ` (${res.response_id}${scores.length ? "; " + scores.join(", ") : ""}` +
+        `${res.flags ? "; flags: " + res.flags : ""})`;
+      if (filling && label === `questionnaire ${filling.form.id}`) closeFill();
+    }
     addResult(s, true, text);
   } else {
     addResult(s, false, `${label}${by}: ${r.error}`);
+    if (filling && label === `questionnaire ${filling.form.id}`) $("fill-error").textContent = r.error;
   }
 }
 
@@ -346,10 +464,13 @@ function wire() {
     b.addEventListener("click", () => send("ask_checkin", {instrument: b.dataset.checkin}, `ask ${b.dataset.checkin}`));
   }
   $("give-form").addEventListener("click", () => {
-    const option = $("form-instrument").selectedOptions[0];
-    send("give_questionnaire", {instrument: option.value, timing: option.dataset.timing},
-         `give ${option.value}`);
+    const [instrument, timing] = ($("form-instrument").value || ":").split(":");
+    if (!instrument) return;
+    send("give_questionnaire", {instrument, timing}, `give ${instrument}`);
   });
+  $("fill-open").addEventListener("click", openFill);
+  $("fill-cancel").addEventListener("click", closeFill);
+  $("fill-form").addEventListener("submit", submitFill);
   $("ack-risk").addEventListener("click", () => {
     const s = sessions.get(current);
     if (!s || !s.risks || !s.risks.length) return;
@@ -475,6 +596,8 @@ async function openClientDetail(id) {
     form.checkin_every_s.value = detail.plan ? (plan.checkin_every_s ?? "") : 300;
     form.consent.checked = !!plan.consent;
     form.max_rung.value = plan.max_rung ?? "";
+    form.trial_criterion.value = plan.trial_criterion || "time";
+    form.trial_min_s.value = plan.trial_min_s ?? 120;
     $("past").tBodies[0].replaceChildren(...detail.sessions.map((x) => el("tr", {},
       el("td", {}, x.session_id), el("td", {}, x.scenario), el("td", {}, x.started), el("td", {}, String(x.event_count)))));
   } catch (err) { note(err.message, false); }
@@ -499,6 +622,8 @@ async function savePlan(event) {
                 controller: f.controller.value, consent: f.consent.checked};
   if (f.checkin_every_s.value) plan.checkin_every_s = Number(f.checkin_every_s.value);
   if (f.max_rung.value) plan.max_rung = Number(f.max_rung.value);
+  plan.trial_criterion = f.trial_criterion.value;
+  plan.trial_min_s = Number(f.trial_min_s.value || 120);
   try {
     await api("PUT", `/api/clients/${openClient}/plan`, plan);
     note("plan saved", true);

@@ -3,6 +3,7 @@ checked against the installed scenarios and a session store written by the serve
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import stat
 from collections.abc import Sequence
@@ -235,9 +236,11 @@ def test_plans_round_trip_and_keep_their_history(tmp_path: Path) -> None:
         default = SessionPlan(scenario="heights")
         assert (default.start_rung, default.band, default.controller, default.checkin_every_s,
                 default.consent, default.max_rung) == (0, (40, 70), "manual", None, False, None)
+        assert (default.trial_criterion, default.trial_min_s) == ("time", 120.0)
         first = records.save_plan(client, default)
         full = SessionPlan(scenario="spiders", start_rung=2, band=(30, 60), controller="suggest",
-                           checkin_every_s=90.0, consent=True, max_rung=5)
+                           checkin_every_s=90.0, consent=True, max_rung=5,
+                           trial_criterion="expectancy", trial_min_s=60.0)
         second = records.save_plan(client, full)
         assert records.get_plan(client) == full
         assert second.plan_id > first.plan_id and second.saved >= first.saved
@@ -380,7 +383,7 @@ def test_the_file_layout_is_private_versioned_and_holds_no_names(tmp_path: Path)
             "schema_info": ["key", "version"],
             "session_plans": ["plan_id", "client_id", "saved_wall_ns", "scenario", "start_rung",
                               "band_low", "band_high", "controller", "checkin_every_s",
-                              "consent", "max_rung"],
+                              "consent", "max_rung", "trial_criterion", "trial_min_s"],
         }
         # No column could hold who the client is: the only person-shaped value is the id.
         every_column = {c for cs in columns.values() for c in cs}
@@ -397,6 +400,30 @@ def test_the_file_layout_is_private_versioned_and_holds_no_names(tmp_path: Path)
                        "'heights', 0)")
     finally:
         db.close()
+
+
+def test_a_records_file_of_the_first_schema_is_upgraded_in_place(tmp_path: Path) -> None:
+    from clinician_console import records as module
+
+    old = tmp_path / RECORDS_FILENAME
+    db = sqlite3.connect(old)
+    for statement in module._SCHEMA:  # the first schema: plans without a trial criterion
+        db.execute(re.sub(r",\s*trial_criterion.*?CHECK \(trial_min_s > 0\)", "", statement,
+                          flags=re.S))
+    db.execute("INSERT INTO schema_info VALUES ('schema_version', 1)")
+    db.execute("INSERT INTO clients(client_id, created_wall_ns) VALUES ('c-0000abcd', 1)")
+    db.execute("INSERT INTO session_plans(client_id, saved_wall_ns, scenario, start_rung, "
+               "band_low, band_high, controller, checkin_every_s, consent, max_rung) VALUES "
+               "('c-0000abcd', 2, 'heights', 1, 30, 60, 'suggest', 300, 1, 4)")
+    db.commit()
+    db.close()
+    with RecordsStore.in_dir(tmp_path) as records:
+        plan = records.get_plan("c-0000abcd")
+        assert plan is not None and (plan.start_rung, plan.band, plan.max_rung) == (1, (30, 60), 4)
+        assert (plan.trial_criterion, plan.trial_min_s) == ("time", 120.0)  # as it ran
+        records.save_plan("c-0000abcd", plan.model_copy(update={"trial_criterion": "suds_drop"}))
+        assert records.get_plan("c-0000abcd").trial_criterion == "suds_drop"  # type: ignore[union-attr]
+        assert records._db.execute("SELECT version FROM schema_info").fetchone() == (2,)
 
 
 def test_a_newer_or_foreign_file_is_refused_and_left_unchanged(tmp_path: Path) -> None:

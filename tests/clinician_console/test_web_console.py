@@ -279,7 +279,7 @@ def test_a_risk_flag_is_acknowledged_and_a_questionnaire_given_in_the_scene(
     assert acknowledged.body.note == "assessed with the client: no plan, safe to go on"
     page.wait_for_function("document.getElementById('ack-risk').disabled", timeout=15_000)
     # The sickness questionnaire, given in the scene (outside the exposure: after the stop).
-    page.select_option("#form-instrument", index=1)
+    page.select_option("#form-instrument", "ssq:end")
     deadline = time.monotonic() + 40
     while True:
         done = len(page.locator("#results li", has_text="give ssq").all())
@@ -295,6 +295,49 @@ def test_a_risk_flag_is_acknowledged_and_a_questionnaire_given_in_the_scene(
     started = wait_for_event(running.data_dir, running.session_id,
                              lambda r: r.body.kind == "questionnaire_started")
     assert started.body.instrument == "ssq" and started.body.timing == "end"
+
+
+def test_forms_are_filled_in_on_the_console_screen(page: Any, running: Running,
+                                                   images: Path) -> None:
+    # Screening on the console's screen, answered by the client: PHQ-9, item 9 at 0.
+    page.select_option("#fill-instrument", "phq9:screening")
+    page.click("#fill-open")
+    assert page.locator("#fill-who").inner_text().startswith("Answered by the client")
+    assert page.locator("#fill-items li").count() == 10
+    for item in range(1, 10):
+        page.check(f"#fill-items li[data-item='q{item}'] input[value='{1 if item < 4 else 0}']")
+    page.click("#fill form button[type=submit]")
+    text = wait_result(page, r"questionnaire phq9: done")
+    assert "total 3" in text  # the server's score, shown on the page
+    assert page.locator("#fill").is_hidden()
+    phq9 = wait_for_event(running.data_dir, running.session_id,
+                          lambda r: r.body.kind == "questionnaire_response"
+                          and r.body.instrument == "phq9" and r.body.answers.get("q9") == 0)
+    assert phq9.body.timing == "screening" and phq9.body.respondent == "client"
+    assert phq9.body.scores["total"] == 3 and "item9_endorsed" not in phq9.body.flags
+    # The therapist's own check at the end: the follow-up shows only once tension is "Yes";
+    # an unanswered item is pointed out before anything is sent.
+    page.select_option("#fill-instrument", "vret_therapist_check:end")
+    page.click("#fill-open")
+    assert page.locator("#fill-who").inner_text().startswith("Answered by you, the therapist")
+    assert page.locator("#fill-items li[data-item='tension_addressed']").is_hidden()
+    for item, value in (("together", 6), ("rationale", 7), ("safe_to_say", 4)):
+        page.check(f"#fill-items li[data-item='{item}'] input[value='{value}']")
+    page.check("#fill-items li[data-item='tension'] input[value='1']")
+    assert page.locator("#fill-items li[data-item='tension_addressed']").is_visible()
+    page.check("#fill-items li[data-item='tension_addressed'] input[value='2']")
+    page.locator("#fill").screenshot(path=str(images / "console-form.png"))
+    page.click("#fill form button[type=submit]")
+    assert "Not answered: item 4" in page.locator("#fill-error").inner_text()
+    page.click("#fill form button[type=submit]")  # again: recorded with item 4 missing
+    text = wait_result(page, r"questionnaire vret_therapist_check: done")
+    assert "flags: tension_unaddressed" in text
+    mine = wait_for_event(running.data_dir, running.session_id,
+                          lambda r: r.body.kind == "questionnaire_response"
+                          and r.body.instrument == "vret_therapist_check")
+    assert mine.body.respondent == "therapist" and mine.body.timing == "end"
+    assert mine.body.scores["alliance"] == pytest.approx((6 + 7 + 4) / 3)
+    assert "own_goals" not in mine.body.answers
 
 
 def test_clients_and_a_plan_can_be_kept_and_applied(page: Any, running: Running,
@@ -380,6 +423,62 @@ def test_one_console_follows_several_sessions(tmp_path: Path, browser: Any) -> N
             assert not any(e.body.kind == "state_change" for e in store.events("s-one"))
     finally:
         for process in servers:
+            process.terminate()
+            try:
+                process.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def test_a_plan_with_its_trial_criterion_is_applied_before_the_session(
+        tmp_path: Path, browser: Any) -> None:
+    """A client's plan saved with a within-trial criterion reaches a session not yet begun."""
+    conn = tmp_path / "conn.json"
+    processes = [subprocess.Popen(
+        [sys.executable, "-m", "vret", "serve", "--scenario", "heights", "--display",
+         "offscreen", "--size", "64x36", "--mirror-rate", "2", "--session-id", "s-plan",
+         "--data-dir", str(tmp_path / "data"), "--connection-file", str(conn),
+         "--duration", "120"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
+    try:
+        wait_for_connection(conn, processes[0])
+        console = subprocess.Popen(
+            [sys.executable, "-m", "vret", "console", str(conn), "--port", "0", "--duration",
+             "120"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        processes.append(console)
+        assert console.stdout is not None
+        url = None
+        while url is None:
+            line = console.stdout.readline()
+            assert line, "the console exited"
+            found = re.search(r"open the console at: (\S+)", line)
+            url = found.group(1) if found else None
+        context = browser.new_context(bypass_csp=True)
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_selector("button.tab[data-session='s-plan']")
+        page.click("#tab-clients")
+        page.click("#new-client")
+        page.wait_for_selector("#client-detail:not([hidden])")
+        client = re.search(r"(c-[0-9a-f]{8})", page.inner_text("#client-title"))
+        assert client is not None
+        page.fill("#plan-form input[name=scenario]", "heights")
+        page.select_option("#plan-form select[name=trial_criterion]", "suds_drop")
+        page.fill("#plan-form input[name=trial_min_s]", "45")
+        page.click("#plan-form button[type=submit]")
+        page.wait_for_function("document.getElementById('client-error').textContent === "
+                               "'plan saved'")
+        page.click("button.tab[data-session='s-plan']")
+        page.select_option("#plan-client", client.group(1))
+        page.click("#apply-plan")
+        wait_result(page, r"configure \(console\): done")
+        context.close()
+        plan = wait_for_event(tmp_path / "data", "s-plan",
+                              lambda r: r.body.kind == "session_plan")
+        assert (plan.body.trial_criterion, plan.body.trial_min_s) == ("suds_drop", 45.0)
+        assert plan.body.client_id == client.group(1)
+    finally:
+        for process in processes:
             process.terminate()
             try:
                 process.communicate(timeout=30)

@@ -11,7 +11,8 @@ import pytest
 from instruments.catalogue import DEFINITIONS_DIR, PACKS_DIR, Catalogue, DefinitionError
 from instruments.packs import PackError, check_pack, load_pack
 
-SHIPPED_TEXT = {"phq9", "ssq", "fms", "suds", "expectancy", "vret_alliance_check"}
+SHIPPED_TEXT = {"phq9", "ssq", "fms", "suds", "expectancy", "vret_alliance_check",
+                "vret_therapist_check"}
 STRUCTURE_ONLY = {"wai_sr", "srs", "seq", "arm5", "haq2"}
 
 

@@ -156,3 +156,21 @@ def test_alliance_check_prorates_one_item_and_asks_about_tension_only_if_any(
     assert {f.id for f in resolved_little.flags} == {"tension_reported", "tension_unresolved"}
     with pytest.raises(AnswerError, match=r"0 \(no\) or 1 \(yes\)"):
         score(check, {"tension": 2})
+
+
+def test_the_therapist_check_mirrors_the_clients_and_flags_tension_left_unaddressed(
+        catalogue: Catalogue) -> None:
+    therapist = catalogue.get("vret_therapist_check")
+    client = catalogue.get("vret_alliance_check")
+    assert therapist.respondent == "therapist" and not therapist.validated
+    shared = ["together", "rationale", "safe_to_say", "own_goals"]
+    assert [i.id for i in therapist.items][:4] == shared == [i.id for i in client.items][:4]
+    calm = score(therapist, {"together": 9, "rationale": 8, "safe_to_say": 6, "own_goals": 7,
+                             "tension": 0})
+    assert calm.value("alliance") == pytest.approx(7.5) and not calm.flags
+    assert "tension_addressed" not in calm.asked
+    unaddressed = score(therapist, {"together": 5, "rationale": 6, "safe_to_say": 4,
+                                    "own_goals": 5, "tension": 1, "tension_addressed": 2})
+    assert [f.id for f in unaddressed.flags] == ["tension_unaddressed"]
+    addressed = score(therapist, {"tension": 1, "tension_addressed": 4})
+    assert not addressed.flags and addressed.value("alliance") is None  # four items missing

@@ -132,9 +132,17 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
         events = [e.body for e in store.events(record.session_id)]
     forms = {(e.instrument, e.timing) for e in events if e.kind == "questionnaire_response"}
     assert forms == {("phq9", "screening"), ("ssq", "start"), ("ssq", "end"),
-                     ("vret_alliance_check", "end")}
+                     ("vret_alliance_check", "end"), ("vret_therapist_check", "end")}
+    therapist = next(e for e in events if e.kind == "questionnaire_response"
+                     and e.instrument == "vret_therapist_check")
+    assert therapist.respondent == "therapist"
     rated = {e.instrument for e in events if e.kind == "checkin_answered" and e.answered}
     assert {"suds", "consent", "expectancy", "fms"} <= rated
     reports = list((tmp_path / "vret-data" / "reports").glob("*.html"))
     assert len(reports) == 1 and f"review report: {reports[0].resolve()}" in out
     assert 'id="trials"' in reports[0].read_text()
+    # One moment replayed from the record (the first rating panel), and how to see others.
+    replays = list((tmp_path / "vret-data" / "replays").glob("*.png"))
+    assert len(replays) == 1 and f"replayed view: {replays[0].resolve()}" in out
+    assert replays[0].read_bytes()[:4] == b"\x89PNG"
+    assert "replay any moment: vret replay" in out and "review pages:" in out
