@@ -12,6 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ruptures.codes import check_code, check_strategy
 from telemetry.errors import InvalidMessage, UnknownCommand
 from telemetry.schemas import I64, Command, NonNegInt, RuptureMarker, ShortText
 
@@ -98,22 +99,55 @@ class AskCheckIn(CommandArgs):
 
 
 class MarkRupture(CommandArgs):
-    """Mark a rupture moment (quick mark now, coding in review)."""
+    """Mark a rupture moment (quick mark now, coding in review), or confirm a detector's
+    candidate (``candidate_id``: its window becomes the rupture's). ``subtype`` is a 3RS
+    marker code of the marker (``ruptures.codes``); ``salience`` 1-5."""
 
     name = "mark_rupture"
     marker: RuptureMarker = "withdrawal"
     subtype: Annotated[str, Field(max_length=64)] | None = None
     salience: Annotated[int, Field(ge=1, le=5)] | None = None
     note: ShortText = ""
+    candidate_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+    @model_validator(mode="after")
+    def _known_code(self) -> MarkRupture:
+        check_code(self.marker, self.subtype)
+        return self
 
 
 class MarkRepair(CommandArgs):
-    """Mark the repair of a rupture."""
+    """Mark the repair of a rupture: the 3RS resolution strategy (``ruptures.codes``), whether
+    it was resolved, and the avatar's repair line that carried it, if any."""
 
     name = "mark_repair"
     rupture_id: Annotated[str, Field(min_length=1, max_length=128)]
     strategy: Annotated[str, Field(min_length=1, max_length=64)]
     resolved: bool | None = None
+    note: ShortText = ""
+    line_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+    @model_validator(mode="after")
+    def _known_strategy(self) -> MarkRepair:
+        check_strategy(self.strategy)
+        return self
+
+
+class DismissCandidate(CommandArgs):
+    """The therapist judges a detector's candidate not to be a rupture."""
+
+    name = "dismiss_candidate"
+    candidate_id: Annotated[str, Field(min_length=1, max_length=128)]
+    note: ShortText = ""
+
+
+class RateRuptures(CommandArgs):
+    """The therapist's global ratings of the session's ruptures (3RS, 1-5): their own
+    contribution to them and how far they were resolved."""
+
+    name = "rate_ruptures"
+    therapist_contribution: Annotated[int, Field(ge=1, le=5)] | None = None
+    resolution: Annotated[int, Field(ge=1, le=5)] | None = None
     note: ShortText = ""
 
 
@@ -260,6 +294,7 @@ COMMANDS: dict[str, type[CommandArgs]] = {
         Stop, Pause, SafePlace, Start, Resume, End, SetLevel, AskCheckIn, MarkRupture,
         MarkRepair, Annotate, Speak, Gesture, Trigger, ClockOffset, Describe, Configure,
         LogDecision, SubmitQuestionnaire, GiveQuestionnaire, AcknowledgeRisk,
+        DismissCandidate, RateRuptures,
     )
 }
 CONTROL_COMMANDS: frozenset[str] = frozenset(

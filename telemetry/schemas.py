@@ -249,6 +249,46 @@ class RuptureMarked(Model):
     t_end_ns: I64 | None = None
     actor: Actor = "therapist"
     note: ShortText = ""
+    candidate_id: Label | None = None
+    """The detector's candidate this confirms (its window is the rupture's)."""
+
+
+class RuptureCandidate(Model):
+    """The detector proposes a rupture moment (``ruptures.detector``): what fired, when, how
+    sure, by which detector version. Logged again, with the same id, when more evidence joins
+    it; the last one of an id is its current form."""
+
+    kind: Literal["rupture_candidate"] = "rupture_candidate"
+    candidate_id: Label
+    marker: RuptureMarker
+    signals: tuple[Label, ...] = Field(default=(), max_length=64)
+    evidence: ShortText = ""
+    confidence: Annotated[float, Field(ge=0.0, le=1.0)]
+    t_start_ns: I64
+    t_end_ns: I64
+    detector_version: Label
+    settings: ShortText = ""
+    actor: Actor = "detector"
+
+
+class CandidateDismissed(Model):
+    """The therapist judged a candidate not to be a rupture."""
+
+    kind: Literal["candidate_dismissed"] = "candidate_dismissed"
+    candidate_id: Label
+    note: ShortText = ""
+    actor: Actor = "therapist"
+
+
+class RuptureRating(Model):
+    """The therapist's ratings of the session's ruptures as a whole (3RS global ratings, 1-5):
+    their own contribution to the ruptures and how far they were resolved."""
+
+    kind: Literal["rupture_rating"] = "rupture_rating"
+    therapist_contribution: Annotated[int, Field(ge=1, le=5)] | None = None
+    resolution: Annotated[int, Field(ge=1, le=5)] | None = None
+    note: ShortText = ""
+    actor: Actor = "therapist"
 
 
 class RepairMarked(Model):
@@ -260,6 +300,8 @@ class RepairMarked(Model):
     resolved: bool | None = None
     actor: Actor = "therapist"
     note: ShortText = ""
+    line_id: Annotated[str, Field(max_length=128)] | None = None
+    """The avatar's repair line that carried it, where the avatar said it."""
 
 
 class Annotation(Model):
@@ -433,7 +475,8 @@ EventBody = Annotated[
     StateChange | LevelChange | CheckInAsked | CheckInAnswered | RuptureMarked | RepairMarked
     | Annotation | AvatarUtterance | AvatarLineCut | AvatarGesture | ScenarioEvent | Alert
     | SessionPlan | ControllerDecision | QuestionnaireResponse | RiskAcknowledged
-    | QuestionnaireStarted | RatingPanelShown,
+    | QuestionnaireStarted | RatingPanelShown | RuptureCandidate | CandidateDismissed
+    | RuptureRating,
     Field(discriminator="kind"),
 ]
 

@@ -35,12 +35,14 @@ from avatar.presence import Avatar
 from avatar.speech import Voice, tts_available
 from avatar.speech_queue import Priority
 from instruments.definition import Item, ResponseScale
+from ruptures.detector import Candidate, RuptureDetector, as_event
+from ruptures.previous import previous_alliance
 from scenarios.base import Scenario
 from scenarios.registry import ScenarioError
 from scenarios.registry import load as load_scenario
 from scenarios.sound import SoundPlayer
 from scenarios.targets import LOOK_CODES, Sphere, gaze_hit, nearest_distance
-from telemetry.schemas import CheckInAsked, Frame, RatingPanelShown
+from telemetry.schemas import CheckInAsked, Frame, RatingPanelShown, RuptureCandidate
 from vr_server.engine import DisplayConfig, Engine, current
 from vr_server.frame import FramePipeline
 from vr_server.frame_samples import FrameSource
@@ -181,6 +183,8 @@ class ServerApp:
             sound=SoundPlayer(self.engine.audio_manager, self.engine.head) if audio else None,
             voice=Voice(tts_available()) if audio else None, model=config.avatar_model)
         self.panel = RatingPanel(self.engine.world)
+        self.detector = RuptureDetector()
+        """Proposes rupture candidates from the client's behaviour (``ruptures.detector``)."""
         self._previous_state = "ready"
         self._voiced_checkin: str | None = None
         self._client_pose: Any = None
@@ -246,6 +250,10 @@ class ServerApp:
                                 f"{type(exc).__name__}: {exc}") from exc
         self.avatar.load(self.spec.viewpoint, self.spec.view_heading)
         self.host.start()
+        host = self.host
+        self.detector.previous = previous_alliance(host.store_path, host.client_id,
+                                                   host.session_id)
+        host.event_listeners.append(self._detect_in_event)
         self._setup_mirror_copy()
         self.mirror.start()
         if self.config.display.mode == "window" and self.client is None:
@@ -605,6 +613,16 @@ class ServerApp:
                  float(LOOK_CODES[self._looking_at]),
                  nan if self._distance is None else self._distance,
                  nan if math.isinf(self._gaze_hit) else self._gaze_hit)
+        live = machine.state in LIVE_STATES and not self.stage.showing_safe
+        hx, hy = self._head.x, self._head.y
+        near = min(self._stimulus_positions, default=None,
+                   key=lambda p: (p[0] - hx) ** 2 + (p[1] - hy) ** 2) if live else None
+        found = self.detector.frame(t_ns * 1e-9, machine.state in LIVE_STATES,
+                                    machine.level.rung, LOOK_CODES[self._looking_at],
+                                    not self.stage.showing_safe, (hx, hy),
+                                    None if near is None else (near[0], near[1]))
+        if found:
+            self._publish_candidates(found)
         values = self.stage.runner.values
         self.source.add_frame(t_ns, head, (self._head.x, self._head.y, self._head.z,
                                            d.x, d.y, d.z), scene,
@@ -614,6 +632,16 @@ class ServerApp:
         if now >= self._next_stats:
             self._next_stats = now + self.config.stats_interval_s
             self._add_stats(t_ns)
+
+    def _detect_in_event(self, t_ns: int, body: Any) -> None:
+        if not isinstance(body, RuptureCandidate):
+            found = self.detector.event(t_ns * 1e-9, body)
+            if found:
+                self._publish_candidates(found)
+
+    def _publish_candidates(self, found: list[Candidate]) -> None:
+        for candidate in found:
+            self.host.record_candidate(as_event(candidate, self.detector))
 
     def _run_pump(self) -> None:
         """Publish and record the collected samples on the batch schedule, off the frame loop:

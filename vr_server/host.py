@@ -18,6 +18,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,6 +37,7 @@ from telemetry.schemas import (
     Event,
     QuestionnaireResponse,
     RatingPanelShown,
+    RuptureCandidate,
     SampleBatch,
     Samples,
     StateChange,
@@ -143,6 +145,9 @@ class SessionHost:
         self.source: InputSource = source or SimulatedSensors(seed=config.seed)
         self.frame = 0
         self.stop_requested = threading.Event()
+        self.event_listeners: list[Callable[[int, Any], None]] = []
+        """Called with ``(t_session_ns, body)`` for every event recorded (the rupture
+        detector listens), on the thread that records it."""
         self.store_path = Path(config.data_dir) / "vret.sqlite3"
         self.connection_file: Path | None = None
         self.transport: ServerTransport | None = None
@@ -421,8 +426,25 @@ class SessionHost:
                     transport.reject(command, "internal",
                                      f"the session store could not record it: {error}")
 
-        return recorder.append_event(body, command_id=command.id if command else None,
-                                     on_durable=durable)
+        event = recorder.append_event(body, command_id=command.id if command else None,
+                                      on_durable=durable)
+        for listener in self.event_listeners:
+            try:
+                listener(event.t_session_ns, body)
+            except Exception:  # a listener's bug must not lose the event or stop the frame
+                log.exception("an event listener failed on %s", getattr(body, "kind", body))
+        return event
+
+    def record_candidate(self, candidate: RuptureCandidate) -> None:
+        """Record (and publish) a rupture candidate the detector proposes; it waits in the
+        session for the therapist to confirm or dismiss it. An update of one the therapist
+        has already settled is not recorded."""
+        if self.store_error is not None or self.machine.state == "ended":
+            return
+        if candidate.candidate_id in self.machine.settled_candidates:
+            return
+        self.machine.candidates[candidate.candidate_id] = candidate
+        self._record(candidate)
 
     def _apply(self, command: IncomingCommand) -> None:
         transport = self._transport()

@@ -40,6 +40,7 @@ from telemetry.schemas import (
     Alert,
     Annotation,
     AvatarGesture,
+    CandidateDismissed,
     CheckInAnswered,
     CheckInAsked,
     ControllerDecision,
@@ -47,7 +48,9 @@ from telemetry.schemas import (
     QuestionnaireStarted,
     RepairMarked,
     RiskAcknowledged,
+    RuptureCandidate,
     RuptureMarked,
+    RuptureRating,
     ScenarioEvent,
     SessionPlan,
     SessionState,
@@ -128,6 +131,12 @@ class SessionMachine:
         self._resume_to: SessionState = "exposure"
         self._checkins = 0
         self._ruptures = 0
+        self.ruptures: list[str] = []
+        """Ruptures marked so far (repairs refer to them)."""
+        self.candidates: dict[str, RuptureCandidate] = {}
+        """The detector's candidates still waiting for the therapist (the host adds them)."""
+        self.settled_candidates: set[str] = set()
+        """Candidates the therapist confirmed or dismissed (later updates are not logged)."""
         self._responses = 0
         self._forms = 0
 
@@ -236,13 +245,29 @@ class SessionMachine:
                 return [RiskAcknowledged(response_id=args.response_id, flags=tuple(flags),
                                          note=args.note, actor=actor)]  # type: ignore[arg-type]
             case c.MarkRupture():
-                self._ruptures += 1
-                return [RuptureMarked(rupture_id=f"rupture-{self._ruptures}", marker=args.marker,
-                                      subtype=args.subtype, salience=args.salience,
-                                      note=args.note)]
+                return [self._mark_rupture(args)]
             case c.MarkRepair():
+                if args.rupture_id not in self.ruptures:
+                    raise CommandRejected("out_of_range", f"no rupture {args.rupture_id!r}; "
+                                          f"marked: {', '.join(self.ruptures) or 'none'}")
+                if args.line_id is not None and args.line_id not in self.lines:
+                    raise CommandRejected("out_of_range", f"the avatar has no line "
+                                                          f"{args.line_id!r}")
                 return [RepairMarked(rupture_id=args.rupture_id, strategy=args.strategy,
-                                     resolved=args.resolved, note=args.note)]
+                                     resolved=args.resolved, note=args.note,
+                                     line_id=args.line_id)]
+            case c.DismissCandidate():
+                if args.candidate_id not in self.candidates:
+                    raise self._no_candidate(args.candidate_id)
+                self.candidates.pop(args.candidate_id)
+                self.settled_candidates.add(args.candidate_id)
+                return [CandidateDismissed(candidate_id=args.candidate_id, note=args.note)]
+            case c.RateRuptures():
+                if args.therapist_contribution is None and args.resolution is None:
+                    raise CommandRejected("out_of_range", "rate_ruptures: give "
+                                          "therapist_contribution and/or resolution (1-5)")
+                return [RuptureRating(therapist_contribution=args.therapist_contribution,
+                                      resolution=args.resolution, note=args.note)]
             case c.Annotate():
                 return [Annotation(text=args.text)]
             case c.Configure():
@@ -285,6 +310,28 @@ class SessionMachine:
                 self.gestured.append(args.gesture)
                 return [AvatarGesture(name=args.gesture)]
         raise CommandRejected("unknown_command", f"{args.name!r} is not handled by this server")
+
+    def _mark_rupture(self, args: c.MarkRupture) -> RuptureMarked:
+        """A rupture marked by hand, or a candidate confirmed (its window and, unless
+        recoded, its marker)."""
+        start = end = None
+        if args.candidate_id is not None:
+            candidate = self.candidates.pop(args.candidate_id, None)
+            if candidate is None:
+                raise self._no_candidate(args.candidate_id)
+            self.settled_candidates.add(args.candidate_id)
+            start, end = candidate.t_start_ns, candidate.t_end_ns
+        self._ruptures += 1
+        rupture_id = f"rupture-{self._ruptures}"
+        self.ruptures.append(rupture_id)
+        return RuptureMarked(rupture_id=rupture_id, marker=args.marker, subtype=args.subtype,
+                             salience=args.salience, note=args.note, t_start_ns=start,
+                             t_end_ns=end, candidate_id=args.candidate_id)
+
+    def _no_candidate(self, candidate_id: str) -> CommandRejected:
+        open_ = ", ".join(self.candidates) or "none"
+        return CommandRejected("out_of_range", f"no open rupture candidate {candidate_id!r} "
+                                               f"(open: {open_})")
 
     def _configure(self, args: c.Configure) -> SessionPlan:
         if self.state not in {"ready", "baseline"}:

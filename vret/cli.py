@@ -107,6 +107,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from vr_server.app import AppConfig, ServerApp
         from vr_server.engine import DisplayConfig
         from vr_server.mirror import MirrorConfig
+        from vr_server.virtual_client import VirtualClientParams
 
         runner = ServerApp(AppConfig(
             scenario=args.scenario, safe_place=args.safe_place, host=host_config,
@@ -116,7 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             avatar_model=(None if args.avatar_model is None
                           else BodyModel(args.avatar_model, args.avatar_joint_map)),
             consent=args.consent, checkin_interval_s=args.checkin_every,
-            gaze_dwell=args.gaze_dwell,
+            gaze_dwell=args.gaze_dwell, client=VirtualClientParams(ruptures=tuple(args.rupture)),
             mirror=MirrorConfig(rate_hz=args.mirror_rate, width=args.mirror_width)))
         host = runner.host
 
@@ -296,6 +297,19 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _planted_rupture(text: str) -> object:
+    """``withdrawal@60+30``: a rupture the virtual client acts out from 60 s for 30 s."""
+    from vr_server.virtual_client.params import PlantedRupture
+
+    marker, _, when = text.partition("@")
+    start, _, duration = when.partition("+")
+    try:
+        return PlantedRupture(float(start), float(duration), marker)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give MARKER@START+SECONDS, e.g. withdrawal@60+30 ({exc})") from exc
+
+
 def _size(text: str) -> tuple[int, int]:
     """``WIDTHxHEIGHT`` in pixels."""
     w, sep, h = text.lower().partition("x")
@@ -408,6 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "console's plan sets it; 300 in coach mode)")
     p.add_argument("--consent", action="store_true",
                    help="collaborative mode: a step up waits for the client's yes")
+    p.add_argument("--rupture", type=_planted_rupture, action="append", default=[],
+                   metavar="MARKER@START+SECONDS",
+                   help="the virtual client acts out a rupture, e.g. withdrawal@60+30 "
+                        "(tests, demos and the rupture benchmark; repeatable)")
     p.add_argument("--gaze-dwell", action="store_true",
                    help="the client answers the rating panel, or presses its STOP, by looking "
                         "at a choice for 1.5 s (1 s for STOP)")

@@ -56,6 +56,13 @@ FIXATION_OFFSET_DEG = 1.5
 """Standard deviation of where on a target a fixation lands, degrees."""
 DRIFT_DEG = 0.25
 """Amplitude of fixational drift, degrees."""
+STEP_BACK_M = 0.6
+"""How far a withdrawing client steps back (a planted rupture)."""
+STEP_BACK_TIME_S = 1.0
+WITHDRAWN_TURN_DEG = 100.0
+WITHDRAWN_PITCH_DEG = -40.0
+"""Where a withdrawing client looks: turned this far from the view, away from the avatar,
+and this far down."""
 
 
 @dataclass(frozen=True)
@@ -186,28 +193,53 @@ class Behaviour:
         self._gaze_p = 0.0
         self._head_h = 0.0
         self._head_p = 0.0
+        self._withdrawn = False
+        self._back = 0.0  # how far through stepping back (0 in place, 1 stepped back)
 
     @property
     def target(self) -> GazeTarget:
         """What the current fixation is aimed at."""
         return self._target
 
-    def update(self, t_s: float, dt: float, obs: SceneObservation, arousal: float
-               ) -> ClientPose:
-        """The pose at ``t_s`` after ``dt`` seconds since the previous frame."""
+    def update(self, t_s: float, dt: float, obs: SceneObservation, arousal: float,
+               withdrawn: bool = False) -> ClientPose:
+        """The pose at ``t_s`` after ``dt`` seconds since the previous frame; ``withdrawn``:
+        the client is acting out a withdrawal rupture (a planted one: it steps back and looks
+        down and away from both the stimulus and the avatar until it ends)."""
         w, phi = self._w, self._phi
         sway = self._sway_m * (1.0 + 0.5 * arousal)  # tense people fidget more
         vx, vy, vz = obs.viewpoint
-        head = (vx + sway * math.sin(w[0] * t_s + phi[0]),
-                vy + sway * math.sin(w[1] * t_s + phi[1]),
+        if dt > 0.0:
+            goal = 1.0 if withdrawn else 0.0
+            self._back += (goal - self._back) * -math.expm1(-dt / STEP_BACK_TIME_S)
+        bx, by, _ = hp_to_direction(obs.view_heading, 0.0)
+        back = STEP_BACK_M * self._back
+        head = (vx - bx * back + sway * math.sin(w[0] * t_s + phi[0]),
+                vy - by * back + sway * math.sin(w[1] * t_s + phi[1]),
                 vz + self._eye_height + 0.25 * sway * math.sin(w[2] * t_s + phi[2]))
 
         stimulus: Vec3 | None = None
         if obs.exposure > 0.0 and obs.stimulus_positions:
             stimulus = nearest(head, obs.stimulus_positions)[0]
         avatar = obs.avatar_position
+        if withdrawn != self._withdrawn:
+            self._withdrawn = withdrawn
+            if withdrawn:
+                # Down and away, on the side away from the avatar; held while it lasts.
+                side = 1.0
+                if avatar is not None:
+                    bearing, _ = direction_to_hp(avatar[0] - head[0], avatar[1] - head[1], 0.0)
+                    side = -1.0 if wrap_deg(bearing - obs.view_heading) > 0 else 1.0
+                self._target = "elsewhere"
+                self._else_h = wrap_deg(obs.view_heading + side * WITHDRAWN_TURN_DEG)
+                self._else_p = WITHDRAWN_PITCH_DEG
+                self._fixation_end = math.inf
+            else:
+                self._fixation_end = t_s  # the usual choices resume
         # A target that vanished (stimulus hidden, avatar gone) ends the fixation at once.
-        if (t_s >= self._fixation_end or (self._target == "stimulus" and stimulus is None)
+        if withdrawn:
+            pass
+        elif (t_s >= self._fixation_end or (self._target == "stimulus" and stimulus is None)
                 or (self._target == "avatar" and avatar is None)):
             self._choose(t_s, obs, head, stimulus, avatar, arousal)
         elif obs.avatar_speaking and not self._heard and avatar is not None:
@@ -215,7 +247,7 @@ class Behaviour:
             # fixation of listening length; the usual choices resume after it.
             self._target = "avatar"
             self._fixation_end = t_s + float(self._rng.gamma(2.0, ORIENT_S / 2.0))
-        self._heard = obs.avatar_speaking
+        self._heard = obs.avatar_speaking and not withdrawn
 
         if self._target == "stimulus" and stimulus is not None:
             th, tp = direction_to_hp(stimulus[0] - head[0], stimulus[1] - head[1],

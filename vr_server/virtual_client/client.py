@@ -27,7 +27,7 @@ import numpy as np
 
 from telemetry.schemas import SampleBatch, StreamDescriptor
 from vr_server.virtual_client.behaviour import Behaviour, ClientPose, SceneObservation, nearest
-from vr_server.virtual_client.params import VirtualClientParams
+from vr_server.virtual_client.params import PlantedRupture, VirtualClientParams
 from vr_server.virtual_client.physiology import Physiology
 
 INSTRUMENTS: tuple[str, ...] = ("suds", "expectancy", "fms", "consent")
@@ -35,6 +35,8 @@ INSTRUMENTS: tuple[str, ...] = ("suds", "expectancy", "fms", "consent")
 
 CONSENT_BELOW = 0.6
 """The virtual client agrees to a step up while its relative arousal is below this."""
+WITHDRAWN_EXTRA_DELAY_S = 9.0
+"""How much later a withdrawing client answers (a planted rupture)."""
 _LATENCY_SIGMA = 0.35
 """Log-normal shape of answer delays (right-skewed, as response times are)."""
 
@@ -67,6 +69,8 @@ class VirtualClient:
         self._refractory_ns = round(self.params.panic_refractory_s * 1e9)
         self._stop_pending = False
         self._next_stop_ns = -(2**62)
+        self._acted: set[int] = set()  # planted ruptures begun (a confrontation stops once)
+        self._last_suds: int | None = None
 
     @property
     def streams(self) -> tuple[StreamDescriptor, ...]:
@@ -103,7 +107,14 @@ class VirtualClient:
         physiology = self._physiology
         physiology.integrate_to(t_ns)
         arousal = physiology.arousal
-        pose = self._behaviour.update(t_s, dt, obs, arousal)
+        episode = self.rupture_at(t_s)
+        pose = self._behaviour.update(t_s, dt, obs, arousal,
+                                      withdrawn=episode is not None
+                                      and episode.marker == "withdrawal")
+        if episode is not None and id(episode) not in self._acted:
+            self._acted.add(id(episode))
+            if episode.marker == "confrontation":
+                self._stop_pending = True  # it begins with the stop button
 
         exposure = obs.exposure
         proximity = 1.0
@@ -179,10 +190,14 @@ class VirtualClient:
         relative = min(1.0, max(0.0, (self.arousal - base) / (1.0 - base)))
         rng = self._answer_rng
         noise = float(rng.normal(0.0, p.suds_noise)) if p.suds_noise > 0 else 0.0
+        episode = self.rupture_at(t_s)
         if kind == "suds":
             value = 5 * round((100.0 * relative + noise) / 5.0)
+            if episode is not None and episode.marker == "withdrawal" and \
+                    self._last_suds is not None:
+                value = self._last_suds  # a minimal answer: the same as last time
         elif kind == "consent":
-            value = 100 if relative < CONSENT_BELOW else 0
+            value = 100 if relative < CONSENT_BELOW and episode is None else 0
         elif kind == "fms":
             value = min(20, max(0, round(4.0 * relative + 0.2 * noise)))
         else:
@@ -191,7 +206,16 @@ class VirtualClient:
         mean_delay = p.answer_latency_s * (1.0 + 0.5 * relative)
         mu = math.log(mean_delay) - _LATENCY_SIGMA**2 / 2  # so that the mean is mean_delay
         delay = float(rng.lognormal(mu, _LATENCY_SIGMA))
-        return CheckInAnswer(value=min(100, max(0, int(value))), delay_s=delay)
+        if episode is not None and episode.marker == "withdrawal":
+            delay += WITHDRAWN_EXTRA_DELAY_S
+        answer = CheckInAnswer(value=min(100, max(0, int(value))), delay_s=delay)
+        if kind == "suds":
+            self._last_suds = answer.value
+        return answer
+
+    def rupture_at(self, t_s: float) -> PlantedRupture | None:
+        """The planted rupture being acted out at ``t_s``, if any."""
+        return next((r for r in self.params.ruptures if r.covers(t_s)), None)
 
     def wants_stop(self) -> bool:
         """Whether the client asks to stop (presses the stop button) now.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import Literal
 
 STANDING_EYE_HEIGHT_M = 1.65
 """Eye height above the feet when ``eye_height_m`` is not given and the client stands."""
@@ -40,6 +41,33 @@ _RANGES: dict[str, tuple[float, float]] = {
     "answer_latency_s": (0.1, 60.0),
     "eye_height_m": (0.3, 2.5),
 }
+
+
+@dataclass(frozen=True)
+class PlantedRupture:
+    """A rupture the virtual client acts out, from ``start_s`` (session time) for
+    ``duration_s`` (tests and the rupture benchmark: the truth to detect against).
+
+    *Withdrawal*: the client looks down and away from both the stimulus and the avatar, steps
+    back about 0.6 m, answers check-ins late (9 s more) with the same SUDS as before, and
+    declines steps up. *Confrontation*: the client presses stop as it begins and refuses every
+    step up while it lasts.
+    """
+
+    start_s: float
+    duration_s: float
+    marker: Literal["withdrawal", "confrontation"]
+
+    def __post_init__(self) -> None:
+        if not (self.start_s >= 0 and self.duration_s > 0):
+            raise ValueError(f"a planted rupture needs start_s >= 0 and duration_s > 0, got "
+                             f"{self.start_s!r}, {self.duration_s!r}")
+        if self.marker not in ("withdrawal", "confrontation"):
+            raise ValueError(f"marker must be withdrawal or confrontation, got {self.marker!r}")
+
+    def covers(self, t_s: float) -> bool:
+        """Whether the rupture is being acted out at ``t_s``."""
+        return self.start_s <= t_s < self.start_s + self.duration_s
 
 
 @dataclass(frozen=True)
@@ -125,9 +153,14 @@ class VirtualClientParams:
     eye_height_m: float | None = None
     """Eye height above the viewpoint in metres; ``None`` means 1.65 standing, 1.2 seated."""
 
+    ruptures: tuple[PlantedRupture, ...] = ()
+    """Ruptures to act out (none: the client's collaboration never breaks)."""
+
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name == "ruptures":
+                continue  # each checks itself
             if f.name == "seated":
                 if not isinstance(value, bool):
                     raise ValueError(f"seated must be a bool, got {value!r}")
