@@ -20,6 +20,7 @@ from telemetry.store import SessionStore
 DROPS: dict[tuple[str, str], float] = {
     ("vret_alliance_check", "alliance"): 1.0,
     ("vret_alliance_check", "guide"): 2.0,
+    ("vret_therapist_check", "alliance"): 1.0,
     ("wai_sr", "total"): 5.0,
     ("srs", "total"): 3.0,
     ("arm5", "mean"): 0.5,
@@ -40,6 +41,11 @@ class SessionSummary:
     peak_suds: dict[int, float] = field(default_factory=dict)
     """Rung -> the highest SUDS rated at it in this session."""
     end_scores: dict[tuple[str, str], float] = field(default_factory=dict)
+    ruptures: dict[str, int] = field(default_factory=dict)
+    """Marker -> ruptures marked."""
+    resolved: float | None = None
+    """Share of the session's ruptures marked resolved (None without ruptures)."""
+    candidates: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,9 @@ def client_history(store: SessionStore, client_id: str) -> list[SessionSummary]:
                     if isinstance(value, int | float) and (response.instrument,
                                                            score_id) in DROPS:
                         summary.end_scores[(response.instrument, score_id)] = float(value)
+        summary.ruptures = data.ruptures.counts()
+        summary.resolved = data.ruptures.share_resolved
+        summary.candidates = len(data.ruptures.candidates)
         history.append(summary)
     return history
 
@@ -112,6 +121,14 @@ def render_history(client_id: str, history: list[SessionSummary]) -> str:
             f"<td class=\"{'drop' if (s.session_id, k) in dropped else ''}\">"
             f"{s.end_scores[k]:.3g}</td>" for s in history) + "</tr>" for k in keys)
     tops = "".join(f"<td>{'' if s.top_rung is None else s.top_rung}</td>" for s in history)
+    rupture_rows = "".join(
+        f"<tr><td>{e(marker)}</td>" + "".join(
+            f"<td>{s.ruptures.get(marker, 0)}</td>" for s in history) + "</tr>"
+        for marker in ("withdrawal", "confrontation"))
+    rupture_rows += "<tr><td>resolved</td>" + "".join(
+        f"<td>{'' if s.resolved is None else f'{s.resolved:.0%}'}</td>" for s in history) \
+        + "</tr><tr><td>detector candidates</td>" + "".join(
+        f"<td>{s.candidates}</td>" for s in history) + "</tr>"
     flags = "".join(
         f"<li class=\"flag\">{e(d.session_id)}: {e(d.key[0])} {e(d.key[1])} fell from "
         f"{d.before:.3g} to {d.after:.3g}</li>" for d in fell) or "<li>none</li>"
@@ -128,6 +145,8 @@ def render_history(client_id: str, history: list[SessionSummary]) -> str:
 <section id="alliance"><h2>End-of-session ratings</h2>
 <table><thead><tr><th></th>{head}</tr></thead><tbody>{ratings}</tbody></table>
 <h3>Drops from the previous session</h3><ul>{flags}</ul>
+<h3>Ruptures marked, and the share resolved</h3>
+<table><thead><tr><th></th>{head}</tr></thead><tbody>{rupture_rows}</tbody></table>
 <p>A drop is flagged at vret's default thresholds ({e(', '.join(
         f'{k[0]} {k[1]}: {v:g}' for k, v in DROPS.items()))}); none is a validated
 reliable-change value. The in-house alliance check is not a validated instrument.</p>

@@ -30,6 +30,7 @@ from telemetry.schemas import (
     QuestionnaireStarted,
     RepairMarked,
     RiskAcknowledged,
+    RuptureCandidate,
     RuptureMarked,
     ScenarioEvent,
     SessionPlan,
@@ -40,9 +41,10 @@ WIDTH = 1000
 LEFT = 130
 RIGHT = 20
 PLOT_W = WIDTH - LEFT - RIGHT
-LANES = ("check-ins", "avatar", "therapist", "notes", "questionnaires", "alerts")
+LANES = ("check-ins", "avatar", "therapist", "ruptures", "notes", "questionnaires", "alerts")
 COLOURS = {"check-ins": "#2b7bb9", "avatar": "#7a5195", "therapist": "#d45087",
-           "notes": "#666", "questionnaires": "#2f8f5b", "alerts": "#e8590c"}
+           "ruptures": "#b03a2e", "notes": "#666", "questionnaires": "#2f8f5b",
+           "alerts": "#e8590c"}
 NONE = "\u2013"
 """Shown where there is no value (an en dash)."""
 RATING_COLOURS = {"suds": "#c0392b", "expectancy": "#2b7bb9", "fms": "#8e6c00"}
@@ -107,8 +109,10 @@ def _lane_of(body: object) -> str | None:
     if isinstance(body, LevelChange | StateChange | ScenarioEvent | ControllerDecision
                   | SessionPlan | RiskAcknowledged):
         return "therapist"
-    if isinstance(body, Annotation | RuptureMarked | RepairMarked):
+    if isinstance(body, Annotation):
         return "notes"
+    if isinstance(body, RuptureMarked | RepairMarked | RuptureCandidate):
+        return "ruptures"
     if isinstance(body, QuestionnaireResponse | QuestionnaireStarted):
         return "questionnaires"
     if isinstance(body, Alert):
@@ -148,9 +152,15 @@ def describe(body: object) -> str:
         case Annotation():
             return f"note: {body.text}"
         case RuptureMarked():
-            return f"rupture ({body.marker}){': ' + body.note if body.note else ''}"
+            code = f" / {body.subtype}" if body.subtype else ""
+            return (f"rupture {body.rupture_id} ({body.marker}{code})"
+                    f"{': ' + body.note if body.note else ''}")
         case RepairMarked():
-            return f"repair of {body.rupture_id}: {body.strategy}"
+            line = f" (the avatar: {body.line_id})" if body.line_id else ""
+            return f"repair of {body.rupture_id}: {body.strategy}{line}"
+        case RuptureCandidate():
+            return (f"rupture candidate {body.candidate_id} ({body.marker}, "
+                    f"{body.confidence:.0%}): {', '.join(body.signals)}")
         case QuestionnaireResponse():
             flags = f"; flags: {', '.join(body.flags)}" if body.flags else ""
             done = "answered" if body.complete else "left unfinished"
@@ -371,6 +381,58 @@ def log_table(data: SessionData) -> str:
             "</thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
+def ruptures_html(data: SessionData, live: bool) -> str:
+    """The ruptures with their codes, evidence and repairs; the detector's candidates and what
+    became of them; the therapist's ratings of the session. ``live``: served by a console (a
+    button replays each moment), else the replay command is given."""
+    review = data.ruptures
+    session = data.record.session_id
+    parts: list[str] = []
+    if not review.ruptures:
+        parts.append("<p>No rupture was marked in this session.</p>")
+    else:
+        rows = []
+        for r in review.ruptures:
+            source = ("therapist" if r.candidate is None else
+                      f"detector {e(r.candidate.candidate_id)} ({r.candidate.confidence:.0%}: "
+                      f"{e(', '.join(r.candidate.signals))}), confirmed")
+            repairs = "<br>".join(
+                f"{clock(p.t)} {e(p.label)}"
+                + (f" (the avatar: <code>{e(p.line_id)}</code>)" if p.line_id else "")
+                + (", resolved" if p.resolved else ", not resolved" if p.resolved is False
+                   else "") + (f": {e(p.note)}" if p.note else "")
+                for p in r.repairs) or NONE
+            at = max(0.0, r.t_start)
+            replay = (f'<button type="button" class="replay-at" data-t="{at:.2f}">view</button>'
+                      if live else f'<code>vret replay {e(session)} --at {at:.1f}</code>')
+            rows.append(
+                f"<tr><td>{e(r.rupture_id)}</td><td>{e(r.marker)}</td>"
+                f"<td>{e(r.code_label) or NONE}</td><td>{r.salience or NONE}</td>"
+                f"<td>{clock(r.t_start)}-{clock(r.t_end)}</td><td>{source}</td>"
+                f"<td>{repairs}</td><td>{e(r.note)}</td><td>{replay}</td></tr>")
+        parts.append("<table><thead><tr><th>rupture</th><th>marker</th><th>3RS code</th>"
+                     "<th>salience</th><th>when</th><th>found by</th><th>repair</th>"
+                     "<th>note</th><th>replay</th></tr></thead><tbody>" + "".join(rows)
+                     + "</tbody></table>")
+        counts = review.counts()
+        share = review.share_resolved
+        parts.append(f"<p>{counts['withdrawal']} withdrawal, {counts['confrontation']} "
+                     f"confrontation; resolved: "
+                     f"{NONE if share is None else f'{share:.0%}'}.</p>")
+    if review.contribution is not None or review.resolution is not None:
+        parts.append(f"<p>The therapist's ratings of the session (1-5): own contribution to "
+                     f"the ruptures {review.contribution or NONE}, resolution "
+                     f"{review.resolution or NONE}"
+                     f"{': ' + e(review.rating_note) if review.rating_note else ''}.</p>")
+    if review.candidates:
+        items = "".join(
+            f"<li>{e(c.candidate_id)} {e(c.marker)} at {clock(c.t_start)} "
+            f"({c.confidence:.0%}, detector {e(c.detector_version)}): {e(c.evidence)} "
+            f"<strong>{e(c.status)}</strong></li>" for c in review.candidates)
+        parts.append(f"<h3>What the detector proposed</h3><ul>{items}</ul>")
+    return "".join(parts)
+
+
 def summary_html(data: SessionData) -> str:
     """The session at a glance."""
     kinds = [ev.body for ev in data.events]
@@ -453,6 +515,8 @@ def render(data: SessionData, catalogue: Catalogue | None = None,
 expectancy 0-100, motion sickness 0-20), physiology, gaze on the stimulus, and one mark per
 event in each lane (hover for what it was).</p>{timeline_svg(data)}</section>
 <section id="replay"><h2>Replay</h2>{replay_html(data, replay_base)}</section>
+<section id="ruptures"><h2>Ruptures and repairs</h2>{ruptures_html(data, replay_base is not None)}
+</section>
 <section id="trials"><h2>Exposure trials</h2>{trials_table(data)}</section>
 <section id="questionnaires"><h2>Questionnaires</h2>{questionnaires_html(data, catalogue)}
 </section>

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from instruments.catalogue import Catalogue
+from review.ruptures import RuptureReview, build_ruptures
 from review.trials import Trial, build_trials
 from telemetry.schemas import QuestionnaireResponse
 from telemetry.store import SessionRecord, SessionStore, StoredEvent
@@ -45,6 +46,7 @@ class SessionData:
     series: dict[str, Series] = field(default_factory=dict)
     trials: list[Trial] = field(default_factory=list)
     responses: list[tuple[float, QuestionnaireResponse]] = field(default_factory=list)
+    ruptures: RuptureReview = field(default_factory=RuptureReview)
 
     def t(self, event: StoredEvent) -> float:
         """An event's time in seconds from the start."""
@@ -117,6 +119,7 @@ def load_session(store: SessionStore, session_id: str) -> SessionData:
                 share_v.append(float(looking[in_bin].sum()) / n_shown)
         data.series["gaze_on_stimulus"] = Series(np.asarray(share_t), np.asarray(share_v))
     data.trials = build_trials(events, t0)
+    data.ruptures = build_ruptures(events, t0)
     data.responses = [((e.t_session_ns - t0) / 1e9, e.body) for e in events
                       if isinstance(e.body, QuestionnaireResponse)]
     return data

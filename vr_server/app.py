@@ -147,7 +147,7 @@ class ServerApp:
                 "avatar": {"present": True, "mode": config.avatar_mode,
                            "gestures": sorted(GESTURES),
                            "lines": [{"id": line.id, "text": line.text,
-                                      "category": line.category}
+                                      "category": line.category, "strategy": line.strategy}
                                      for line in self.lines.lines.values()]}}),
             settings=(("display", display.mode), ("size", list(display.size)),
                       ("shading", display.shading), ("safe_place", safe_cls.spec.name),

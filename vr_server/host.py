@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ruptures.codes import MARKERS, RESOLUTION_STRATEGIES, SALIENCE
+from ruptures.detector import DETECTOR_VERSION
 from telemetry.clock import SessionClock
 from telemetry.commands import AskCheckIn, ClockOffset, Stop
 from telemetry.connection import ConnectionInfo
@@ -302,6 +304,9 @@ class SessionHost:
                        "lines": [{"id": k, "text": v} for k, v in machine.lines.items()]},
             "settings": {"consent": machine.consent, "checkin_every_s": machine.checkin_every_s},
         }
+        description["ruptures"] = {"markers": MARKERS, "strategies": RESOLUTION_STRATEGIES,
+                                   "salience": {str(k): v for k, v in SALIENCE.items()},
+                                   "detector": {"version": DETECTOR_VERSION}}
         try:
             description["questionnaires"] = form_descriptions(machine.catalogue())
         except ValueError as exc:  # a broken definition: the session runs, the forms wait

@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from clinician_console.monitor import monitor
 from scenarios.targets import LOOK_CODES
@@ -64,6 +65,8 @@ class _Shots:
     """The line id the avatar is saying (from the event log), None when it is quiet."""
     saying_from: int = 0
     """The first frame whose image can show that line."""
+    candidates: dict[str, Any] = field(default_factory=dict)
+    """The detector's rupture candidates, by id (their latest form)."""
 
     def on_frame(self, frame: Frame) -> None:
         with self.lock:
@@ -87,6 +90,8 @@ class _Shots:
                 self.saying_from = max(self.looks, default=0) + 1
             elif body.kind == "avatar_line_cut" and body.line_id == self.saying:
                 self.saying = None
+            elif body.kind == "rupture_candidate":
+                self.candidates[body.candidate_id] = body
 
     def _facing(self, frame: int) -> bool:
         """The client has looked at the avatar for the last :data:`SETTLED_FRAMES` frames
@@ -117,13 +122,57 @@ class _Shots:
         return f"screenshot {path.name} (frame {frame.frame_number})"
 
 
+@dataclass(frozen=True)
+class _Until:
+    """A pause in the script until this many seconds of session time."""
+
+    t_s: float
+
+
+@dataclass(frozen=True)
+class _Repair:
+    """The therapist's part in the rupture: confirm the detector's candidate with a 3RS code,
+    repair it through the avatar, and rate the session's ruptures."""
+
+
+RUPTURE_AT_S = 40.0
+RUPTURE_FOR_S = 20.0
+"""When the demo's virtual client withdraws (planted: looks away from the heights and the
+guide, steps back, answers late, declines the next step), in session seconds."""
+
+
+def _repair(client: CommandClient, shots: _Shots, log: list[str]) -> None:
+    deadline = time.monotonic() + 30
+    candidate = None
+    while time.monotonic() < deadline and candidate is None:
+        with shots.lock:
+            candidate = next((b for b in shots.candidates.values()
+                              if b.marker == "withdrawal"), None)
+        time.sleep(0.3)
+    if candidate is None:
+        log.append("  rupture      the detector proposed no withdrawal")
+        return
+    log.append(f"  detector     {candidate.candidate_id}: {candidate.marker} "
+               f"({candidate.confidence:.0%}): {', '.join(candidate.signals)}")
+    marked = _request_when_answered(client, c.MarkRupture(
+        candidate_id=candidate.candidate_id, marker="withdrawal", subtype="minimal_response",
+        salience=3, note="looked away from the heights and from me, stepped back, went quiet"))
+    rupture = str(marked.result["rupture_id"])
+    log.append(f"  mark_rupture {rupture} confirmed: withdrawal / minimal response, salience 3")
+    client.request(c.Speak(line_id="repair_invite_1"))
+    client.request(c.MarkRepair(rupture_id=rupture, strategy="invite_discussion",
+                                line_id="repair_invite_1", resolved=True,
+                                note="the client said the last step came too fast"))
+    log.append(f"  mark_repair  {rupture}: invite discussion, through the avatar, resolved")
+
+
 def _script(client: CommandClient, duration_s: float, log: list[str], shots: _Shots,
             live_event: str | None) -> None:
     """The therapist's side of the demo: steps spread over the monitoring window; after each
     step the scene ramps for a while and the client's view is saved."""
-    event: list[tuple[c.CommandArgs, str | None]] = (
+    event: list[tuple[c.CommandArgs | _Until | _Repair, str | None]] = (
         [(c.Trigger(event=live_event), f"event-{live_event}")] if live_event else [])
-    plan: list[tuple[c.CommandArgs, str | None]] = [
+    plan: list[tuple[c.CommandArgs | _Until | _Repair, str | None]] = [
         # Screening and the sickness baseline before the session (scripted answers: a client
         # with mild symptoms who does not endorse item 9).
         (_questionnaire("phq9", DEMO_PHQ9, "screening"), None),
@@ -136,6 +185,13 @@ def _script(client: CommandClient, duration_s: float, log: list[str], shots: _Sh
         (c.Gesture(gesture="open_hands"), "rung-1"),
         (c.SetLevel(rung=3, intensity=0.0), "rung-3"),
         (c.Annotate(text="client steady at rung 3"), None),
+        # Here the client withdraws (planted): the next step up is declined, the answers come
+        # late; the detector proposes the moment and the therapist codes and repairs it.
+        (_Until(RUPTURE_AT_S + 2.0), None),
+        (c.SetLevel(rung=4, intensity=0.0), None),
+        (c.AskCheckIn(instrument="suds"), None),
+        (_Until(RUPTURE_AT_S + RUPTURE_FOR_S - 4.0), "rupture-withdrawal"),
+        (_Repair(), "rupture-repair"),
         # Before the step up: how likely is the feared outcome up there? Re-rated after.
         (c.AskCheckIn(instrument="expectancy", purpose="before"), None),
         (c.SetLevel(rung=5, intensity=0.0), "rung-5"),
@@ -154,10 +210,24 @@ def _script(client: CommandClient, duration_s: float, log: list[str], shots: _Sh
         (c.GiveQuestionnaire(instrument="vret_alliance_check"), "closing-questions"),
     ]
     step = duration_s / (len(plan) + 1)
+    clock: tuple[float, float] | None = None  # (session s, monotonic s) of the last ack
     for command, shot in plan:
+        if isinstance(command, _Until):
+            if clock is not None:
+                time.sleep(max(0.0, command.t_s - (clock[0] + time.monotonic() - clock[1])))
+            if shot is not None:
+                log.append(f"  {'':<12} {shots.save(shot)}")
+            continue
+        if isinstance(command, _Repair):
+            _repair(client, shots, log)
+            time.sleep(3.0)  # the avatar's line begins
+            if shot is not None:
+                log.append(f"  {'':<12} {shots.save(shot)}")
+            continue
         time.sleep(step / 2)
         try:
             ack = _request_when_answered(client, command)
+            clock = (ack.t_applied_ns / 1e9, time.monotonic())
             log.append(f"  {command.name:<12} acked at frame {ack.frame}, "
                        f"t={ack.t_applied_ns / 1e9:.3f} s {ack.result.get('state')}")
         except CommandFailed as exc:
@@ -292,7 +362,8 @@ def run_demo(data_dir: Path, *, duration_s: float = 30.0, scenario: str = "heigh
         [sys.executable, "-m", "vret", "serve", "--data-dir", str(data_dir),
          "--session-id", session_id, "--connection-file", str(connection_file),
          "--scenario", scenario, "--display", "offscreen", "--size", size,
-         "--virtual-client", "--mirror-width", "640", "--consent"],
+         "--virtual-client", "--mirror-width", "640", "--consent",
+         f"--rupture=withdrawal@{RUPTURE_AT_S:g}+{RUPTURE_FOR_S:g}"],
     )
     try:
         info = _wait_for_connection_file(connection_file, server, timeout_s=60)
@@ -318,6 +389,9 @@ def run_demo(data_dir: Path, *, duration_s: float = 30.0, scenario: str = "heigh
             client.request(c.SubmitQuestionnaire(
                 instrument="vret_therapist_check", answers=json.dumps(DEMO_THERAPIST),
                 timing="end", respondent="therapist"))
+            # And the 3RS session ratings: own contribution small, the rupture resolved.
+            client.request(c.RateRuptures(therapist_contribution=2, resolution=4,
+                                          note="I moved up too soon after rung 3"))
             print("\ntherapist commands:")
             print("\n".join(commands_log))
             print("\nlive figures over the whole run:")

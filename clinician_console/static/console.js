@@ -144,6 +144,69 @@ function buildControls(s) {
   }));
   $("max-rung").max = Math.max(0, (sc.rungs || []).length - 1);
   buildForms(s);
+  buildRuptureControls(s);
+}
+
+// ------------------------------------------------------------------ ruptures
+
+function buildRuptureControls(s) {
+  const codes = (s.spec && s.spec.ruptures) || {markers: {}, strategies: {}};
+  const marker = $("r-marker");
+  const fillCodes = () => $("r-code").replaceChildren(el("option", {value: "", textContent: "(not coded)"}),
+    ...Object.entries(codes.markers[marker.value] || {}).map(([k, v]) => el("option", {value: k, textContent: v})));
+  marker.onchange = fillCodes;
+  fillCodes();
+  $("r-strategy").replaceChildren(...Object.entries(codes.strategies).map(([k, v]) => el("option", {value: k, textContent: v})));
+  const lines = ((s.spec && s.spec.avatar && s.spec.avatar.lines) || []).filter((l) => l.category === "repair");
+  $("r-line").replaceChildren(el("option", {value: "", textContent: "(none: I said it)"}),
+    ...lines.map((l) => el("option", {value: l.id, "data-strategy": l.strategy || "", textContent: `${l.strategy}: ${l.text.slice(0, 50)}`})));
+  $("r-line").onchange = () => {
+    const o = $("r-line").selectedOptions[0];
+    if (o && o.dataset.strategy) $("r-strategy").value = o.dataset.strategy;  // the line's own strategy
+  };
+  renderCandidates(s);
+}
+
+function renderCandidates(s) {
+  if (s.id !== current) return;
+  const open = [...(s.candidates || new Map()).values()];
+  const list = $("candidates");
+  if (!open.length) {
+    list.replaceChildren(el("li", {class: "muted", textContent: "none waiting"}));
+  } else {
+    list.replaceChildren(...open.map((c) => {
+      const li = el("li", {"data-candidate": c.candidate_id, class: c.candidate_id === s.chosenCandidate ? "chosen" : "",
+                           title: c.evidence, tabIndex: 0},
+        `${c.marker} ${Math.round(c.confidence * 100)}% at ${c.t.toFixed(0)} s: ${c.signals.join(", ")}`);
+      li.addEventListener("click", () => chooseCandidate(s, c.candidate_id));
+      return li;
+    }));
+  }
+  const chosen = s.chosenCandidate && s.candidates && s.candidates.has(s.chosenCandidate);
+  $("confirm-candidate").disabled = !chosen;
+  $("dismiss-candidate").disabled = !chosen;
+}
+
+function chooseCandidate(s, id) {
+  s.chosenCandidate = id;
+  const c = s.candidates.get(id);
+  if (c && $("r-marker").value !== c.marker) { $("r-marker").value = c.marker; $("r-marker").onchange(); }
+  renderCandidates(s);
+}
+
+function ruptureArgs(marker) {
+  const args = {marker, note: $("note").value};
+  if ($("r-code").value && $("r-marker").value === marker) args.subtype = $("r-code").value;
+  if ($("r-salience").value) args.salience = Number($("r-salience").value);
+  return args;
+}
+
+function repairArgs(s, withLine) {
+  const args = {rupture_id: s.rupture, strategy: $("r-strategy").value || "unspecified",
+                note: $("note").value};
+  if ($("r-resolved").checked) args.resolved = true;
+  if (withLine && $("r-line").value) args.line_id = $("r-line").value;
+  return args;
 }
 
 // ------------------------------------------------------------------ questionnaires
@@ -365,7 +428,24 @@ function onEvent(s, update) {
     text += `: ${e.instrument} ${e.answered ? e.value : "not answered"}`;
     if (e.instrument === "suds" && e.answered) plotAdd(s, "suds", [t], [e.value]);
   } else if (e.kind === "avatar_utterance") text += `: “${e.text}”`;
-  else if (e.kind === "rupture_marked") { text += `: ${e.marker} (${e.rupture_id})`; s.rupture = e.rupture_id; }
+  else if (e.kind === "rupture_marked") {
+    text += `: ${e.marker}${e.subtype ? " / " + e.subtype : ""}${e.salience ? ", salience " + e.salience : ""} (${e.rupture_id}${e.candidate_id ? ", from " + e.candidate_id : ""})`;
+    s.rupture = e.rupture_id;
+    if (e.candidate_id && s.candidates) { s.candidates.delete(e.candidate_id); renderCandidates(s); }
+  } else if (e.kind === "rupture_candidate") {
+    text += `: ${e.marker} ${Math.round(e.confidence * 100)}% (${e.signals.join(", ")})`;
+    if (!s.candidates) s.candidates = new Map();
+    s.candidates.set(e.candidate_id, {...e, t});
+    addAlert(s, {code: "rupture_candidate", severity: "info", message: `${e.marker}? ${e.signals.join(", ")}`});
+    renderCandidates(s);
+  } else if (e.kind === "candidate_dismissed") {
+    text += `: ${e.candidate_id}`;
+    if (s.candidates) { s.candidates.delete(e.candidate_id); renderCandidates(s); }
+  } else if (e.kind === "repair_marked") {
+    text += `: ${e.rupture_id} by ${e.strategy}${e.line_id ? " (the avatar: " + e.line_id + ")" : ""}${e.resolved ? ", resolved" : ""}`;
+  } else if (e.kind === "rupture_rating") {
+    text += `: my contribution ${e.therapist_contribution ?? "–"}, resolution ${e.resolution ?? "–"}`;
+  }
   else if (e.kind === "controller_decision") text += `: ${e.decision} ${e.action} — ${e.summary}`;
   else if (e.kind === "alert") { text += `: ${e.code} ${e.message}`; }
   else if (e.kind === "questionnaire_response") {
@@ -479,12 +559,37 @@ function wire() {
          "acknowledge risk");
   });
   for (const b of document.querySelectorAll("[data-rupture]")) {
-    b.addEventListener("click", () => send("mark_rupture", {marker: b.dataset.rupture, note: $("note").value}, `mark ${b.dataset.rupture}`));
+    b.addEventListener("click", () => send("mark_rupture", ruptureArgs(b.dataset.rupture), `mark ${b.dataset.rupture}`));
   }
+  $("confirm-candidate").addEventListener("click", () => {
+    const s = sessions.get(current);
+    if (!s || !s.chosenCandidate) return;
+    const args = ruptureArgs($("r-marker").value);  // the marker as chosen: recoded or not
+    args.candidate_id = s.chosenCandidate;
+    send("mark_rupture", args, `confirm ${s.chosenCandidate}`);
+  });
+  $("dismiss-candidate").addEventListener("click", () => {
+    const s = sessions.get(current);
+    if (!s || !s.chosenCandidate) return;
+    send("dismiss_candidate", {candidate_id: s.chosenCandidate, note: $("note").value}, `dismiss ${s.chosenCandidate}`);
+  });
   $("repair").addEventListener("click", () => {
     const s = sessions.get(current);
     if (!s || !s.rupture) { addResult(s, false, "mark repair: no rupture marked yet"); return; }
-    send("mark_repair", {rupture_id: s.rupture, strategy: "unspecified", note: $("note").value}, "mark repair");
+    send("mark_repair", repairArgs(s, !!$("r-line").value), "mark repair");
+  });
+  $("repair-avatar").addEventListener("click", () => {
+    const s = sessions.get(current);
+    if (!s || !s.rupture) { addResult(s, false, "repair through the avatar: no rupture marked yet"); return; }
+    if (!$("r-line").value) { addResult(s, false, "repair through the avatar: choose the avatar's line"); return; }
+    send("speak", {line_id: $("r-line").value}, `say ${$("r-line").value}`);
+    send("mark_repair", repairArgs(s, true), "mark repair");
+  });
+  $("rate-ruptures").addEventListener("click", () => {
+    const args = {note: $("note").value};
+    if ($("r-contribution").value) args.therapist_contribution = Number($("r-contribution").value);
+    if ($("r-resolution").value) args.resolution = Number($("r-resolution").value);
+    send("rate_ruptures", args, "rate ruptures");
   });
   $("annotate").addEventListener("click", () => send("annotate", {text: $("note").value}, "note"));
   $("intensity").addEventListener("input", () => { $("intensity-out").textContent = $("intensity").value; });

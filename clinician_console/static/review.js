@@ -72,6 +72,13 @@
       if (t >= 0 && t <= duration) show(t);
     });
   }
+  // Each rupture's "view" button replays its moment.
+  for (const b of document.querySelectorAll("button.replay-at")) {
+    b.addEventListener("click", () => {
+      show(parseFloat(b.dataset.t));
+      document.getElementById("replay").scrollIntoView({block: "start"});
+    });
+  }
   slider.addEventListener("input", () => { label.textContent = clock(parseFloat(slider.value)); });
   slider.addEventListener("change", () => show(parseFloat(slider.value)));
   clipButton.addEventListener("click", () => {

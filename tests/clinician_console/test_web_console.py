@@ -484,3 +484,99 @@ def test_a_plan_with_its_trial_criterion_is_applied_before_the_session(
                 process.communicate(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def test_a_detected_rupture_is_coded_and_repaired_in_the_console(
+        tmp_path: Path, browser: Any, images: Path) -> None:
+    """The virtual client withdraws (planted); the detector's candidate appears in the console,
+    which confirms it with a 3RS code, repairs it through the avatar and rates the session; the
+    codes are in the session log and in the review report."""
+    conn = tmp_path / "conn.json"
+    data = tmp_path / "data"
+    processes = [subprocess.Popen(
+        [sys.executable, "-m", "vret", "serve", "--scenario", "heights", "--display",
+         "offscreen", "--size", "64x36", "--mirror-rate", "2", "--session-id", "s-rupture",
+         "--data-dir", str(data), "--connection-file", str(conn), "--duration", "150",
+         "--rupture=withdrawal@8+30"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
+    try:
+        wait_for_connection(conn, processes[0])
+        console = subprocess.Popen(
+            [sys.executable, "-m", "vret", "console", str(conn), "--port", "0", "--duration",
+             "150", "--data-dir", str(tmp_path / "console")],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        processes.append(console)
+        assert console.stdout is not None
+        url = None
+        while url is None:
+            line = console.stdout.readline()
+            assert line, "the console exited"
+            found = re.search(r"open the console at: (\S+)", line)
+            url = found.group(1) if found else None
+        context = browser.new_context(bypass_csp=True, viewport={"width": 1500, "height": 1000})
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_selector("button.tab[data-session='s-rupture']")
+        page.click("button[data-cmd='start']")
+        wait_result(page, r"start: done .* state baseline")
+        page.click("button[data-cmd='start']")
+        wait_result(page, r"start: done .* state exposure")
+        # The detector's candidate appears by itself (gaze away, stepping back).
+        page.wait_for_selector("#candidates li[data-candidate]", timeout=60_000)
+        item = page.locator("#candidates li[data-candidate]").first
+        candidate = item.get_attribute("data-candidate")
+        assert "withdrawal" in item.inner_text()
+        item.click()
+        page.select_option("#r-code", "minimal_response")
+        page.select_option("#r-salience", "3")
+        page.fill("#note", "turned away from the view and from me")
+        page.click("#confirm-candidate")
+        text = wait_result(page, rf"confirm {candidate}: done")
+        assert "rupture-1" in text
+        assert page.locator(f"#candidates li[data-candidate='{candidate}']").count() == 0
+        page.select_option("#r-line", "repair_invite_1")
+        assert page.input_value("#r-strategy") == "invite_discussion"  # the line's strategy
+        page.check("#r-resolved")
+        page.click("#repair-avatar")
+        wait_result(page, r"say repair_invite_1: done")
+        wait_result(page, r"mark repair: done")
+        page.select_option("#r-contribution", "2")
+        page.select_option("#r-resolution", "4")
+        page.click("#rate-ruptures")
+        wait_result(page, r"rate ruptures: done")
+        page.locator("#rupture-box").screenshot(path=str(images / "console-ruptures.png"))
+        context.close()
+        marked = wait_for_event(data, "s-rupture", lambda r: r.body.kind == "rupture_marked")
+        assert (marked.body.candidate_id, marked.body.subtype, marked.body.salience) == (
+            candidate, "minimal_response", 3)
+        assert marked.body.t_start_ns is not None  # the candidate's window
+        repair = wait_for_event(data, "s-rupture", lambda r: r.body.kind == "repair_marked")
+        assert (repair.body.strategy, repair.body.line_id, repair.body.resolved) == (
+            "invite_discussion", "repair_invite_1", True)
+        said = wait_for_event(data, "s-rupture", lambda r: r.body.kind == "avatar_utterance"
+                              and r.body.line_id == "repair_invite_1")
+        assert said.t_session_ns >= repair.t_session_ns - 2_000_000_000
+    finally:
+        for process in processes:
+            process.terminate()
+            try:
+                process.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    report = tmp_path / "report.html"
+    done = subprocess.run([sys.executable, "-m", "vret", "review", "s-rupture", "--data-dir",
+                           str(data), "-o", str(report)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    html = report.read_text()
+    section = html[html.index('<section id="ruptures">'):html.index('<section id="trials">')]
+    for expected in ("rupture-1", "withdrawal", "Minimal response", f"detector {candidate}",
+                     "Invites the client", "repair_invite_1", "resolved",
+                     "own contribution to the ruptures 2", "resolution 4", "confirmed",
+                     "vret replay s-rupture --at"):
+        assert expected in section, expected
+    shown = browser.new_context(viewport={"width": 1150, "height": 800})
+    view = shown.new_page()
+    view.goto(report.as_uri())
+    view.locator("#ruptures").screenshot(path=str(images / "review-ruptures.png"))
+    shown.close()

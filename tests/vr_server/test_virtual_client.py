@@ -531,3 +531,37 @@ def test_the_documented_parameter_table_matches_the_defaults() -> None:
     documented = {name: default.strip() for name, default in rows}
     defaults = {f.name: repr(f.default) for f in fields(VirtualClientParams)}
     assert documented == defaults
+
+
+def test_a_planted_withdrawal_and_confrontation_are_acted_out() -> None:
+    from vr_server.virtual_client.params import PlantedRupture
+
+    client = VirtualClient(VirtualClientParams(seed=4, ruptures=(
+        PlantedRupture(10.0, 10.0, "withdrawal"), PlantedRupture(30.0, 5.0, "confrontation"))))
+    obs = observe(0.5)
+    poses = {}
+    stops = []
+    t = 0.0
+    while t < 40.0:
+        poses[round(t, 2)] = client.update(t, 1 / 90, obs)
+        if client.wants_stop():
+            stops.append(t)
+        t += 1 / 90
+    assert len(stops) == 1 and 30.0 <= stops[0] < 30.05  # the confrontation begins with stop
+    before = client.answer_checkin("suds", 5.0)
+    assert before is not None
+    # Withdrawn: stepped back (away from the stimulus ahead), looking at neither stimulus nor
+    # avatar, answering late with the same rating, declining a step up.
+    late = poses[min(poses, key=lambda k: abs(k - 18.0))]
+    assert late.head_pos[1] == pytest.approx(-0.6, abs=0.05)
+    assert late.intends == "elsewhere"
+    assert all(p.intends == "elsewhere" for k, p in poses.items() if 11 <= k < 19.9)
+    same = client.answer_checkin("suds", 15.0)
+    assert same is not None and same.value == before.value and same.delay_s > 9.0
+    consent = client.answer_checkin("consent", 16.0)
+    assert consent is not None and consent.value == 0
+    assert client.answer_checkin("consent", 32.0).value == 0  # type: ignore[union-attr]
+    back = poses[min(poses, key=lambda k: abs(k - 28.0))]
+    assert abs(back.head_pos[1]) < 0.05  # back in place afterwards
+    with pytest.raises(ValueError, match="marker must be withdrawal or confrontation"):
+        PlantedRupture(1.0, 2.0, "sulk")  # type: ignore[arg-type]

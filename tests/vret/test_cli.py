@@ -141,6 +141,20 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     reports = list((tmp_path / "vret-data" / "reports").glob("*.html"))
     assert len(reports) == 1 and f"review report: {reports[0].resolve()}" in out
     assert 'id="trials"' in reports[0].read_text()
+    # The planted withdrawal: found by the detector, confirmed with its code, repaired through
+    # the avatar, and in the report.
+    candidates = [e for e in events if e.kind == "rupture_candidate"]
+    assert any(c.marker == "withdrawal" for c in candidates)
+    (marked,) = [e for e in events if e.kind == "rupture_marked"]
+    assert marked.candidate_id is not None and marked.subtype == "minimal_response"
+    (repair,) = [e for e in events if e.kind == "repair_marked"]
+    assert (repair.line_id, repair.strategy, repair.resolved) == (
+        "repair_invite_1", "invite_discussion", True)
+    assert any(e.kind == "rupture_rating" for e in events)
+    html = reports[0].read_text()
+    ruptures = html[html.index('<section id="ruptures">'):html.index('<section id="trials">')]
+    assert "Minimal response" in ruptures and "resolved" in ruptures
+    assert "repair_invite_1" in ruptures
     # One moment replayed from the record (the first rating panel), and how to see others.
     replays = list((tmp_path / "vret-data" / "replays").glob("*.png"))
     assert len(replays) == 1 and f"replayed view: {replays[0].resolve()}" in out
