@@ -43,6 +43,7 @@ class ReviewPages:
         app.router.add_get("/review/{session}", self._report)
         app.router.add_get("/review/{session}/view", self._view)
         app.router.add_get("/review/{session}/clip", self._clip)
+        app.router.add_post("/review/{session}/code", self._code)
 
     async def close(self) -> None:
         """Stop the replay worker."""
@@ -109,6 +110,28 @@ class ReviewPages:
                 return render_history(client, client_history(store, client))
 
         return _page(await asyncio.to_thread(build))
+
+    async def _code(self, request: web.Request) -> web.StreamResponse:
+        """Code the ended session's ruptures (``review.coding``): one JSON request."""
+        session = _name(request.match_info["session"])
+        try:
+            payload = await request.json()
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text="coding: the body must be a JSON object") from exc
+        if not isinstance(payload, dict):
+            raise web.HTTPBadRequest(text="coding: the body must be a JSON object")
+
+        def record() -> dict[str, object]:
+            from review.coding import CodingError, code
+
+            with self._store() as store:
+                try:
+                    event = code(store, session, payload)
+                except (CodingError, TelemetryError) as exc:
+                    raise web.HTTPBadRequest(text=f"coding: {exc}") from exc
+            return {"seq": event.seq, "kind": event.body.kind}
+
+        return web.json_response(await asyncio.to_thread(record))
 
     # ------------------------------------------------------------------ replay
 

@@ -10,12 +10,14 @@ questionnaires and alerts), ``trials``, ``questionnaires`` and ``log``.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from instruments.catalogue import Catalogue
 from review.session import GAZE_WINDOW_S, Series, SessionData, open_session
+from ruptures.codes import MARKERS, RESOLUTION_STRATEGIES
 from telemetry.schemas import (
     Alert,
     Annotation,
@@ -381,6 +383,41 @@ def log_table(data: SessionData) -> str:
             "</thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
+def _options(pairs: list[tuple[str, str]]) -> str:
+    return "".join(f'<option value="{e(v)}">{e(label)}</option>' for v, label in pairs)
+
+
+def coding_form(data: SessionData) -> str:
+    """The console's form for coding the session's ruptures after it (``review.coding``)."""
+    review = data.ruptures
+    open_ = [(c.candidate_id, f"{c.candidate_id}: {c.marker} at {clock(c.t_start)}")
+             for c in review.candidates if c.status == "open"]
+    marked = [(r.rupture_id, f"{r.rupture_id}: {r.marker} at {clock(r.t_start)}")
+              for r in review.ruptures]
+    scale = _options([("", NONE)] + [(str(k), str(k)) for k in range(1, 6)])
+    codes = json.dumps({"markers": MARKERS})
+    return f"""<form id="coding" data-codes="{e(codes)}"><h3>Code in review</h3>
+<label>What <select name="what">{_options([
+        ("confirm", "confirm a candidate"), ("dismiss", "dismiss a candidate"),
+        ("mark", "mark a rupture at the replayed moment"), ("repair", "mark a repair"),
+        ("rate", "rate the session")])}</select></label>
+<label data-for="confirm dismiss">Candidate <select name="candidate_id">{_options(open_)}
+</select></label>
+<label data-for="repair">Rupture <select name="rupture_id">{_options(marked)}</select></label>
+<label data-for="confirm mark">Marker <select name="marker">{_options(
+        [("withdrawal", "withdrawal"), ("confrontation", "confrontation")])}</select></label>
+<label data-for="confirm mark">3RS code <select name="subtype"></select></label>
+<label data-for="confirm mark">Salience <select name="salience">{scale}</select></label>
+<label data-for="repair">Strategy <select name="strategy">{_options(
+        list(RESOLUTION_STRATEGIES.items()))}</select></label>
+<label data-for="repair"><input type="checkbox" name="resolved"> resolved</label>
+<label data-for="rate">My contribution <select name="therapist_contribution">{scale}</select>
+</label>
+<label data-for="rate">Resolution <select name="resolution">{scale}</select></label>
+<label>Note <input name="note" maxlength="4000"></label>
+<button type="submit">Record</button> <span id="coding-status" role="status"></span></form>"""
+
+
 def ruptures_html(data: SessionData, live: bool) -> str:
     """The ruptures with their codes, evidence and repairs; the detector's candidates and what
     became of them; the therapist's ratings of the session. ``live``: served by a console (a
@@ -396,8 +433,10 @@ def ruptures_html(data: SessionData, live: bool) -> str:
             source = ("therapist" if r.candidate is None else
                       f"detector {e(r.candidate.candidate_id)} ({r.candidate.confidence:.0%}: "
                       f"{e(', '.join(r.candidate.signals))}), confirmed")
+            if r.in_review:
+                source += " (coded in review)"
             repairs = "<br>".join(
-                f"{clock(p.t)} {e(p.label)}"
+                ("in review: " if p.in_review else f"{clock(p.t)} ") + e(p.label)
                 + (f" (the avatar: <code>{e(p.line_id)}</code>)" if p.line_id else "")
                 + (", resolved" if p.resolved else ", not resolved" if p.resolved is False
                    else "") + (f": {e(p.note)}" if p.note else "")
@@ -424,6 +463,8 @@ def ruptures_html(data: SessionData, live: bool) -> str:
                      f"the ruptures {review.contribution or NONE}, resolution "
                      f"{review.resolution or NONE}"
                      f"{': ' + e(review.rating_note) if review.rating_note else ''}.</p>")
+    if live:
+        parts.append(coding_form(data))
     if review.candidates:
         items = "".join(
             f"<li>{e(c.candidate_id)} {e(c.marker)} at {clock(c.t_start)} "
@@ -493,7 +534,7 @@ from the record; the yellow ring is where they looked.</p>
 <button type="button" id="replay-clip">Play 10 s from here</button>
 <span id="replay-status" role="status"></span></p>
 <img id="replay-view" alt="the client's view at the chosen moment">
-</div><script src="/static/review.js"></script>"""
+</div><script src="/static/review.js" defer></script>"""
 
 
 def render(data: SessionData, catalogue: Catalogue | None = None,

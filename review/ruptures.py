@@ -31,6 +31,8 @@ class Repair:
     line_id: str | None
     resolved: bool | None
     note: str
+    in_review: bool = False
+    """Marked in the review, after the session."""
 
     @property
     def label(self) -> str:
@@ -68,6 +70,8 @@ class Rupture:
     note: str
     candidate: Candidate | None = None
     repairs: list[Repair] = field(default_factory=list)
+    in_review: bool = False
+    """Marked in the review, after the session."""
 
     @property
     def code_label(self) -> str:
@@ -105,8 +109,10 @@ class RuptureReview:
         return sum(r.resolved is True for r in self.ruptures) / len(self.ruptures)
 
 
-def build_ruptures(events: list[StoredEvent], t0_ns: int) -> RuptureReview:
-    """The session's ruptures, repairs, candidates and ratings (times in s from ``t0_ns``)."""
+def build_ruptures(events: list[StoredEvent], t0_ns: int,
+                   ended_wall_ns: int | None = None) -> RuptureReview:
+    """The session's ruptures, repairs, candidates and ratings (times in s from ``t0_ns``);
+    what was logged after ``ended_wall_ns`` was coded in the review."""
     out = RuptureReview()
     candidates: dict[str, Candidate] = {}
     by_id: dict[str, Rupture] = {}
@@ -116,6 +122,7 @@ def build_ruptures(events: list[StoredEvent], t0_ns: int) -> RuptureReview:
 
     for event in events:
         body, t = event.body, sec(event.t_session_ns)
+        later = ended_wall_ns is not None and event.t_wall_ns > ended_wall_ns
         if isinstance(body, RuptureCandidate):
             status = candidates[body.candidate_id].status if body.candidate_id in candidates \
                 else "open"
@@ -123,20 +130,21 @@ def build_ruptures(events: list[StoredEvent], t0_ns: int) -> RuptureReview:
                 body.candidate_id, body.marker, sec(body.t_start_ns), sec(body.t_end_ns),
                 body.confidence, body.signals, body.evidence, body.detector_version, status)
         elif isinstance(body, CandidateDismissed) and body.candidate_id in candidates:
-            candidates[body.candidate_id].status = "dismissed"
+            candidates[body.candidate_id].status = "dismissed in review" if later \
+                else "dismissed"
         elif isinstance(body, RuptureMarked):
             candidate = candidates.get(body.candidate_id or "")
             if candidate is not None:
-                candidate.status = "confirmed"
+                candidate.status = "confirmed in review" if later else "confirmed"
             start = sec(body.t_start_ns) if body.t_start_ns is not None else t
             end = sec(body.t_end_ns) if body.t_end_ns is not None else t
             rupture = Rupture(body.rupture_id, t, body.marker, body.subtype, body.salience,
-                              start, end, body.note, candidate)
+                              start, end, body.note, candidate, in_review=later)
             by_id[body.rupture_id] = rupture
             out.ruptures.append(rupture)
         elif isinstance(body, RepairMarked) and body.rupture_id in by_id:
             by_id[body.rupture_id].repairs.append(
-                Repair(t, body.strategy, body.line_id, body.resolved, body.note))
+                Repair(t, body.strategy, body.line_id, body.resolved, body.note, later))
         elif isinstance(body, RuptureRating):
             out.contribution = body.therapist_contribution
             out.resolution = body.resolution

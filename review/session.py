@@ -119,7 +119,7 @@ def load_session(store: SessionStore, session_id: str) -> SessionData:
                 share_v.append(float(looking[in_bin].sum()) / n_shown)
         data.series["gaze_on_stimulus"] = Series(np.asarray(share_t), np.asarray(share_v))
     data.trials = build_trials(events, t0)
-    data.ruptures = build_ruptures(events, t0)
+    data.ruptures = build_ruptures(events, t0, record.ended_wall_ns)
     data.responses = [((e.t_session_ns - t0) / 1e9, e.body) for e in events
                       if isinstance(e.body, QuestionnaireResponse)]
     return data

@@ -67,6 +67,8 @@ class _Shots:
     """The first frame whose image can show that line."""
     candidates: dict[str, Any] = field(default_factory=dict)
     """The detector's rupture candidates, by id (their latest form)."""
+    suds: list[float] = field(default_factory=list)
+    """The SUDS answers so far (what the controller looks at)."""
 
     def on_frame(self, frame: Frame) -> None:
         with self.lock:
@@ -92,6 +94,9 @@ class _Shots:
                 self.saying = None
             elif body.kind == "rupture_candidate":
                 self.candidates[body.candidate_id] = body
+            elif body.kind == "checkin_answered" and body.instrument == "suds" and \
+                    body.value is not None:
+                self.suds.append(float(body.value))
 
     def _facing(self, frame: int) -> bool:
         """The client has looked at the avatar for the last :data:`SETTLED_FRAMES` frames
@@ -130,6 +135,12 @@ class _Until:
 
 
 @dataclass(frozen=True)
+class _Controlled:
+    """The difficulty controller (the console's, in suggest mode) looks at the SUDS answered
+    so far and proposes the next step; the demo therapist accepts it."""
+
+
+@dataclass(frozen=True)
 class _Repair:
     """The therapist's part in the rupture: confirm the detector's candidate with a 3RS code,
     repair it through the avatar, and rate the session's ruptures."""
@@ -139,6 +150,48 @@ RUPTURE_AT_S = 40.0
 RUPTURE_FOR_S = 20.0
 """When the demo's virtual client withdraws (planted: looks away from the heights and the
 guide, steps back, answers late, declines the next step), in session seconds."""
+
+
+def _controlled_step(client: CommandClient, shots: _Shots, log: list[str],
+                     now_s: float) -> Ack | None:
+    """One step proposed by the controller and accepted; None if it held."""
+    from clinician_console.controllers import Controller, Observation, Rules, SudsAnswer
+
+    deadline = time.monotonic() + 15  # the SUDS asked just before, once the client answers
+    while True:
+        with shots.lock:
+            answers = list(shots.suds)
+        if answers or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+        now_s += 0.2
+    # The demo's rules: SUDS below the 40-70 band at this rung is the sign to go up (at once:
+    # a demo has no minutes to wait).
+    controller = Controller(Rules(below_band_hold_s=0.0, min_step_interval_s=0.0,
+                                  habituation_drop=None), mode="suggest")
+    proposal = controller.observe(Observation(
+        t_s=now_s, rung=0, suds=[SudsAnswer(now_s - 0.5, v) for v in answers[-1:]]))
+    for event in controller.events:
+        client.request(_decision(event))
+    if proposal is None or proposal.id is None or proposal.action != "step_up":
+        log.append(f"  controller   held ({'no SUDS yet' if not answers else 'SUDS in band'})")
+        return None
+    log.append(f"  controller   proposes {proposal.action} {proposal.from_rung} -> "
+               f"{proposal.to_rung}: {proposal.summary}")
+    accepted = controller.accept(proposal.id, now_s)
+    client.request(_decision(accepted, actor="therapist"))
+    log.append(f"  therapist    accepts {proposal.id}")
+    return _request_when_answered(client, c.SetLevel(
+        rung=proposal.to_rung, intensity=0.5,
+        reason=f"controller ({proposal.id}): {proposal.summary}"))
+
+
+def _decision(event: Any, actor: str = "controller") -> c.LogDecision:
+    return c.LogDecision(
+        decision=event.kind, action=event.action, proposal_id=event.proposal_id,
+        from_rung=event.from_rung, to_rung=event.to_rung, mode=event.mode,
+        summary=event.summary[:4000], reasons=json.dumps(event.reasons)[:4000],
+        actor=actor)  # type: ignore[arg-type]
 
 
 def _repair(client: CommandClient, shots: _Shots, log: list[str]) -> None:
@@ -170,9 +223,9 @@ def _script(client: CommandClient, duration_s: float, log: list[str], shots: _Sh
             live_event: str | None) -> None:
     """The therapist's side of the demo: steps spread over the monitoring window; after each
     step the scene ramps for a while and the client's view is saved."""
-    event: list[tuple[c.CommandArgs | _Until | _Repair, str | None]] = (
+    event: list[tuple[c.CommandArgs | _Until | _Repair | _Controlled, str | None]] = (
         [(c.Trigger(event=live_event), f"event-{live_event}")] if live_event else [])
-    plan: list[tuple[c.CommandArgs | _Until | _Repair, str | None]] = [
+    plan: list[tuple[c.CommandArgs | _Until | _Repair | _Controlled, str | None]] = [
         # Screening and the sickness baseline before the session (scripted answers: a client
         # with mild symptoms who does not endorse item 9).
         (_questionnaire("phq9", DEMO_PHQ9, "screening"), None),
@@ -180,8 +233,9 @@ def _script(client: CommandClient, duration_s: float, log: list[str], shots: _Sh
         (c.Start(), None), (c.Speak(line_id="greeting"), "avatar-greeting"),
         (c.Start(), "exposure-rung-0"),
         (c.AskCheckIn(instrument="suds"), "avatar-asks-suds"),
+        # The controller proposes the first step from the SUDS answer; the therapist accepts.
         # Collaborative mode: each step up is the avatar's question first, then the level.
-        (c.SetLevel(rung=1, intensity=0.5), "avatar-asks-consent"),
+        (_Controlled(), "avatar-asks-consent"),
         (c.Gesture(gesture="open_hands"), "rung-1"),
         (c.SetLevel(rung=3, intensity=0.0), "rung-3"),
         (c.Annotate(text="client steady at rung 3"), None),
@@ -225,18 +279,26 @@ def _script(client: CommandClient, duration_s: float, log: list[str], shots: _Sh
                 log.append(f"  {'':<12} {shots.save(shot)}")
             continue
         time.sleep(step / 2)
+        name = "set_level" if isinstance(command, _Controlled) else command.name
         try:
-            ack = _request_when_answered(client, command)
+            if isinstance(command, _Controlled):
+                now = clock[0] + time.monotonic() - clock[1] if clock is not None else 0.0
+                stepped = _controlled_step(client, shots, log, now)
+                # Held: the therapist takes the step (the controller's reasons are logged).
+                ack = stepped or _request_when_answered(client, c.SetLevel(rung=1,
+                                                                           intensity=0.5))
+            else:
+                ack = _request_when_answered(client, command)
             clock = (ack.t_applied_ns / 1e9, time.monotonic())
-            log.append(f"  {command.name:<12} acked at frame {ack.frame}, "
+            log.append(f"  {name:<12} acked at frame {ack.frame}, "
                        f"t={ack.t_applied_ns / 1e9:.3f} s {ack.result.get('state')}")
         except CommandFailed as exc:
-            log.append(f"  {command.name:<12} refused: {exc}")
+            log.append(f"  {name:<12} refused: {exc}")
             continue
         # The scene ramps toward the new level at its declared rates; a consent question
         # waits for the client's answer first.
         wait = step / 2 + (3.5 if "checkin_id" in ack.result
-                           and command.name == "set_level" else 0.0)
+                           and name == "set_level" else 0.0)
         line = AVATAR_SHOTS.get(shot or "")
         if shot is not None and line is not None:
             # The avatar's moments are shown as the client saw the avatar say them (a prompt

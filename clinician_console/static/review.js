@@ -87,3 +87,65 @@
     load(`${base}/clip?from=${t.toFixed(3)}&to=${Math.min(duration, t + 10).toFixed(3)}&fps=10`, "clip");
   });
 })();
+
+// Coding the session's ruptures after it: the form under "Ruptures and repairs".
+(function () {
+  const form = document.getElementById("coding");
+  if (!form) return;
+  const codes = JSON.parse(form.dataset.codes);
+  const status = document.getElementById("coding-status");
+  const session = (document.getElementById("replay-panel") || {dataset: {}}).dataset.base;
+
+  function show() {
+    const action = form.what.value;
+    for (const label of form.querySelectorAll("label[data-for]")) {
+      label.hidden = !label.dataset.for.split(" ").includes(action);
+    }
+  }
+
+  function fillCodes() {
+    const markers = codes.markers[form.marker.value] || {};
+    form.subtype.replaceChildren(new Option("(not coded)", ""),
+      ...Object.entries(markers).map(([k, v]) => new Option(v, k)));
+  }
+
+  form.what.addEventListener("change", show);
+  form.marker.addEventListener("change", fillCodes);
+  form.candidate_id.addEventListener("change", () => {
+    const text = form.candidate_id.selectedOptions[0] ? form.candidate_id.selectedOptions[0].text : "";
+    const marker = text.includes("confrontation") ? "confrontation" : "withdrawal";
+    if (form.marker.value !== marker) { form.marker.value = marker; fillCodes(); }
+  });
+  show();
+  fillCodes();
+  form.candidate_id.dispatchEvent(new Event("change"));
+
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const action = form.what.value;
+    const body = {action, note: form.note.value};
+    const wanted = {confirm: ["candidate_id", "marker", "subtype", "salience"],
+                    dismiss: ["candidate_id"], mark: ["marker", "subtype", "salience"],
+                    repair: ["rupture_id", "strategy"],
+                    rate: ["therapist_contribution", "resolution"]}[action];
+    for (const name of wanted) {
+      const value = form[name].value;
+      if (value === "") continue;
+      body[name] = ["salience", "therapist_contribution", "resolution"].includes(name) ? Number(value) : value;
+    }
+    if (action === "repair" && form.resolved.checked) body.resolved = true;
+    if (action === "mark") body.at_s = parseFloat(document.getElementById("replay-at").value);
+    status.textContent = "recording…";
+    try {
+      const response = await fetch(`${session}/code`, {
+        method: "POST", credentials: "same-origin",
+        headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+      const text = await response.text();
+      if (!response.ok) throw new Error(text);
+      status.textContent = "recorded";
+      location.reload();  // the report, as the log now has it
+    } catch (err) {
+      status.textContent = err.message;
+    }
+  });
+})();

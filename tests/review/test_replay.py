@@ -26,6 +26,7 @@ from review.replay import Recording, open_recording
 from telemetry import commands as c
 from telemetry.client import CommandClient
 from telemetry.schemas import Frame
+from telemetry.store import SessionStore
 from telemetry.subscriber import Subscriber
 from tests.servers import wait_for_connection, wait_for_event
 from vr_server.mirror import MirrorConfig, MirrorEncoder
@@ -293,3 +294,57 @@ def test_the_console_review_page_replays_a_moment_and_a_clip(
         assert bad.status == 400 and "give seconds" in bad.text()
         browser.close()
     assert not errors
+
+
+def test_ruptures_are_coded_in_the_review_page_after_the_session(
+        live: Live, console: str) -> None:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    origin, token = console.split("/?token=")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1150, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{origin}/review/{SESSION}?token={token}")
+        form = page.locator("form#coding")
+        # A rupture the detector did not find, at a moment chosen on the slider.
+        page.locator("#replay-at").fill("5")
+        form.locator("select[name=what]").select_option("mark")
+        assert form.locator("label[data-for='repair']").first.is_hidden()
+        form.locator("select[name=marker]").select_option("withdrawal")
+        form.locator("select[name=subtype]").select_option("deferential_appeasing")
+        form.locator("select[name=salience]").select_option("2")
+        form.locator("input[name=note]").fill("agreed too quickly to the step up")
+        form.locator("button[type=submit]").click()
+        page.wait_for_selector("#ruptures td:has-text('rupture-1')")
+        # Its repair, and the session's ratings: each reloads the report as the log has it.
+        form = page.locator("form#coding")
+        form.locator("select[name=what]").select_option("repair")
+        form.locator("select[name=strategy]").select_option("invite_discussion")
+        form.locator("input[name=resolved]").check()
+        form.locator("button[type=submit]").click()
+        page.wait_for_selector("#ruptures td:has-text('in review: Invites the client')")
+        form = page.locator("form#coding")
+        form.locator("select[name=what]").select_option("rate")
+        form.locator("select[name=therapist_contribution]").select_option("3")
+        form.locator("button[type=submit]").click()
+        page.wait_for_selector("#ruptures p:has-text('own contribution to the ruptures 3')")
+        section = page.locator("#ruptures").inner_text()
+        assert "Deferential and appeasing" in section and "coded in review" in section
+        # Its "view" button replays the moment.
+        page.locator("#ruptures button.replay-at").first.click()
+        playwright_api.expect(page.locator("#replay-status")).to_contain_text(
+            "view at 0:05", timeout=120_000)
+        # A bad request gets the reason back on the page.
+        form = page.locator("form#coding")
+        form.locator("select[name=what]").select_option("repair")
+        form.locator("select[name=rupture_id]").evaluate(
+            "s => { s.add(new Option('rupture-9', 'rupture-9')); s.value = 'rupture-9'; }")
+        form.locator("button[type=submit]").click()
+        playwright_api.expect(page.locator("#coding-status")).to_contain_text(
+            "no rupture 'rupture-9'")
+        browser.close()
+    assert not errors
+    with SessionStore.in_dir(live.data_dir, create=False) as store:
+        kinds = [e.body.kind for e in store.events(SESSION)][-3:]
+    assert kinds == ["rupture_marked", "repair_marked", "rupture_rating"]

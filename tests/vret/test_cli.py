@@ -151,6 +151,10 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     assert (repair.line_id, repair.strategy, repair.resolved) == (
         "repair_invite_1", "invite_discussion", True)
     assert any(e.kind == "rupture_rating" for e in events)
+    # The controller proposed the first step from the SUDS answer, and it was accepted.
+    decisions = [e.decision for e in events if e.kind == "controller_decision"]
+    assert "proposed" in decisions and "accepted" in decisions
+    assert any(e.kind == "level_change" and e.reason.startswith("controller") for e in events)
     html = reports[0].read_text()
     ruptures = html[html.index('<section id="ruptures">'):html.index('<section id="trials">')]
     assert "Minimal response" in ruptures and "resolved" in ruptures
