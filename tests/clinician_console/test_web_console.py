@@ -575,8 +575,3 @@ def test_a_detected_rupture_is_coded_and_repaired_in_the_console(
                      "own contribution to the ruptures 2", "resolution 4", "confirmed",
                      "vret replay s-rupture --at"):
         assert expected in section, expected
-    shown = browser.new_context(viewport={"width": 1150, "height": 800})
-    view = shown.new_page()
-    view.goto(report.as_uri())
-    view.locator("#ruptures").screenshot(path=str(images / "review-ruptures.png"))
-    shown.close()

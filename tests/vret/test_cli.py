@@ -159,8 +159,32 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     ruptures = html[html.index('<section id="ruptures">'):html.index('<section id="trials">')]
     assert "Minimal response" in ruptures and "resolved" in ruptures
     assert "repair_invite_1" in ruptures
+    _screenshot_ruptures(reports[0])
+
     # One moment replayed from the record (the first rating panel), and how to see others.
     replays = list((tmp_path / "vret-data" / "replays").glob("*.png"))
     assert len(replays) == 1 and f"replayed view: {replays[0].resolve()}" in out
     assert replays[0].read_bytes()[:4] == b"\x89PNG"
     assert "replay any moment: vret replay" in out and "review pages:" in out
+
+
+def _screenshot_ruptures(report: Path) -> None:
+    """The demo report's ruptures section in headless Chromium: the README's picture with
+    VRET_DOC_IMAGES=1 (else a temporary file, so that a test run changes no file)."""
+    import os
+    import shutil
+
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    images = Path(__file__).resolve().parents[2] / "docs" / "images"
+    out = (images if os.environ.get("VRET_DOC_IMAGES") else report.parent) / \
+        "review-ruptures.png"
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1150, "height": 800})
+        page.goto(report.as_uri())
+        assert page.locator("#ruptures table").is_visible()
+        page.locator("#ruptures").screenshot(path=str(out))
+        browser.close()
+    assert out.stat().st_size > 1000
