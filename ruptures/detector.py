@@ -26,6 +26,7 @@ Signals (``docs/ruptures.md`` explains each choice):
 *Confrontation* (moving against):
 
 * ``stop``: the client pressed stop (or looked at STOP on the panel).
+* ``too_much``: the client signalled "too much" (the T key at a window; a controller button).
 * ``refusal``: ``refusals`` steps up declined promptly within ``refusal_window_s`` (an
   outright no, again: moving against the task, where a hesitant no is moving away).
 * ``alliance_drop``: the client's end-of-session alliance check ``alliance_drop`` points (of 10)
@@ -52,13 +53,14 @@ Marker = Literal["withdrawal", "confrontation"]
 WEIGHTS: dict[str, float] = {
     "gaze_away": 0.55, "stepping_back": 0.55, "declined_step": 0.45, "slow_answer": 0.35,
     "no_answer": 0.5, "minimal_answers": 0.45,
-    "stop": 0.6, "refusal": 0.8, "alliance_drop": 0.75,
+    "stop": 0.6, "too_much": 0.6, "refusal": 0.8, "alliance_drop": 0.75,
 }
 """How much each signal alone says (its share of the confidence)."""
 MARKER_OF: dict[str, Marker] = {
     "gaze_away": "withdrawal", "stepping_back": "withdrawal", "declined_step": "withdrawal",
     "slow_answer": "withdrawal", "no_answer": "withdrawal", "minimal_answers": "withdrawal",
-    "stop": "confrontation", "refusal": "confrontation", "alliance_drop": "confrontation",
+    "stop": "confrontation", "too_much": "confrontation", "refusal": "confrontation",
+    "alliance_drop": "confrontation",
 }
 
 
@@ -206,6 +208,8 @@ class RuptureDetector:
             return self._answered(t_s, body)
         if kind == "alert" and body.code == "client_stop":
             return self._signal("stop", t_s, t_s, "the client pressed stop")
+        if kind == "alert" and body.code == "client_too_much":
+            return self._signal("too_much", t_s, t_s, "the client signalled: too much")
         if kind == "questionnaire_response" and body.instrument == "vret_alliance_check":
             return self._alliance(t_s, body.scores)
         return []

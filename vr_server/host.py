@@ -251,6 +251,14 @@ class SessionHost:
 
     # ---------------------------------------------------------------- the client's own actions
 
+    def client_too_much(self) -> None:
+        """The client signals "too much" (a key, a controller button) without stopping: the
+        therapist is alerted at once and the rupture detector takes it as confrontation
+        evidence; what happens next is the therapist's call (the stop stays the client's)."""
+        if self.store_error is None and self.machine.state != "ended":
+            self._record(Alert(code="client_too_much", severity="warning",
+                               message="the client signalled: too much"))
+
     def client_stop(self, reason: str = "the client pressed stop") -> None:
         """The client's stop (a key, a controller chord, or the virtual client's panic)."""
         if self.machine.state in {"ended", "safe_hold"}:

@@ -59,6 +59,7 @@ class WindowInput:
         self.base.accept("n", self.answer_yes_no, [False])
         for key in ("space", "escape"):
             self.base.accept(key, self.stop)
+        self.base.accept("t", self.too_much)
 
     def _hold(self, key: str, down: bool) -> None:
         self.held[key] = down
@@ -66,6 +67,10 @@ class WindowInput:
     def stop(self) -> None:
         """The client's stop key: safe place in the next frame, logged as the client's."""
         self.pending.append(("stop", 0.0, None))
+
+    def too_much(self) -> None:
+        """The client's "too much" key: the therapist is alerted (the exposure goes on)."""
+        self.pending.append(("too_much", 0.0, None))
 
     def rate(self, value: int) -> None:
         """Answer the open rating check-in, if there is one (at the next frame)."""
@@ -91,6 +96,9 @@ class WindowInput:
         for action, value, checkin_id in actions:
             if action == "stop":
                 self.host.client_stop("the client pressed stop (keyboard)")
+                continue
+            if action == "too_much":
+                self.host.client_too_much()
                 continue
             asked = self.host.machine.open_checkin
             if asked is None and checkin_id is not None and checkin_id == self._open_id():

@@ -108,6 +108,8 @@ def test_confrontation_from_a_stop_repeated_refusals_and_an_alliance_drop() -> N
     d = RuptureDetector(previous={"alliance": 8.5, "guide": 9})
     stop = d.event(10, Alert(code="client_stop", severity="critical", message="stop"))
     assert stop[0].marker == "confrontation" and stop[0].signals == ["stop"]
+    too_much = RuptureDetector().event(5, Alert(code="client_too_much", message="too much"))
+    assert too_much[0].signals == ["too_much"] and too_much[0].marker == "confrontation"
     ask(d, 30, "c1", "consent", 0, 2)
     refused = ask(d, 60, "c2", "consent", 0, 2)  # two outright noes
     confrontation = [c for c in refused if c.marker == "confrontation"]

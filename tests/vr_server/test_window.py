@@ -88,6 +88,8 @@ def test_a_client_at_a_window_looks_rates_and_stops(display: str, tmp_path: Path
                             if batch.stream == "head_pose":
                                 qw, qz = batch.values[:, 3], batch.values[:, 6]
                                 headings += list(np.degrees(2 * np.arctan2(qz, qw)))
+            _xdotool(display, "key", "t")  # "too much": the therapist is alerted
+            time.sleep(0.5)
             _xdotool(display, "key", "space")
             time.sleep(1.0)
         subscriber.close()
@@ -102,3 +104,8 @@ def test_a_client_at_a_window_looks_rates_and_stops(display: str, tmp_path: Path
     stops = [e for e in events if e.kind == "state_change" and e.to_state == "safe_hold"]
     assert stops and stops[0].actor == "client"
     assert any(e.kind == "alert" and e.code == "client_stop" for e in events)
+    too_much = [e for e in events if e.kind == "alert" and e.code == "client_too_much"]
+    assert too_much and events.index(too_much[0]) < events.index(stops[0])
+    # Both are confrontation evidence for the rupture detector: one candidate, two signals.
+    candidates = [e for e in events if e.kind == "rupture_candidate"]
+    assert candidates and set(candidates[-1].signals) == {"too_much", "stop"}
