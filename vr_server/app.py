@@ -66,6 +66,8 @@ LIVE_STATES = frozenset({"exposure", "check_in"})
 """States in which the exposure scene moves."""
 
 
+NEAR_EVERY_FRAMES = 15
+"""How often (in frames) the nearest stimulus is looked up again for the rupture detector."""
 GC_MIDDLE_FRAMES = 256
 GC_FULL_FRAMES = 90 * 60
 SYMPTOM_INSTRUMENTS = frozenset({"phq9", "ssq", "fms", "suds"})
@@ -184,6 +186,8 @@ class ServerApp:
             voice=Voice(tts_available()) if audio else None, model=config.avatar_model)
         self.panel = RatingPanel(self.engine.world)
         self.detector = RuptureDetector()
+        self._near: tuple[float, float] | None = None
+        self._near_due = 0
         """Proposes rupture candidates from the client's behaviour (``ruptures.detector``)."""
         self._previous_state = "ready"
         self._voiced_checkin: str | None = None
@@ -593,6 +597,8 @@ class ServerApp:
         stimuli = [s for s in spheres if s.kind == "stimulus"]
         if stimuli != self._stimuli:  # settled targets are the same objects frame to frame
             self._stimuli = stimuli
+            self._near_due = 0
+            self._near = None
             self._stimulus_positions = tuple((s.x, s.y, s.z) for s in stimuli)
             # The avatar keeps out of the lines of sight to things, not to surfaces that
             # surround the client (an enclosed room's walls are spheres metres wide behind
@@ -613,14 +619,19 @@ class ServerApp:
                  float(LOOK_CODES[self._looking_at]),
                  nan if self._distance is None else self._distance,
                  nan if math.isinf(self._gaze_hit) else self._gaze_hit)
-        live = machine.state in LIVE_STATES and not self.stage.showing_safe
         hx, hy = self._head.x, self._head.y
-        near = min(self._stimulus_positions, default=None,
-                   key=lambda p: (p[0] - hx) ** 2 + (p[1] - hy) ** 2) if live else None
+        if self._near_due <= 0 and self._stimulus_positions:
+            # The nearest stimulus (for the detector's stepping back) moves little between
+            # frames; looked up a few times a second, not every frame (an audience is
+            # sixty of them).
+            self._near_due = NEAR_EVERY_FRAMES
+            near = min(self._stimulus_positions,
+                       key=lambda p: (p[0] - hx) ** 2 + (p[1] - hy) ** 2)
+            self._near = (near[0], near[1])
+        self._near_due -= 1
         found = self.detector.frame(t_ns * 1e-9, machine.state in LIVE_STATES,
                                     machine.level.rung, LOOK_CODES[self._looking_at],
-                                    not self.stage.showing_safe, (hx, hy),
-                                    None if near is None else (near[0], near[1]))
+                                    not self.stage.showing_safe, (hx, hy), self._near)
         if found:
             self._publish_candidates(found)
         values = self.stage.runner.values

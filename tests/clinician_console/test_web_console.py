@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,44 @@ def status(request: str | urllib.request.Request) -> int:
     except urllib.error.HTTPError as refused:
         refused.close()
         return refused.code
+
+
+def console_url(console: subprocess.Popen[str]) -> str:
+    """The address a ``vret console`` process prints (with its token)."""
+    assert console.stdout is not None
+    while True:
+        line = console.stdout.readline()
+        assert line, f"the console exited: {console.communicate()[1][-2000:]}"
+        found = re.search(r"open the console at: (\S+)", line)
+        if found:
+            return found.group(1)
+
+
+@contextmanager
+def session_and_console(tmp_path: Path, session_id: str, *serve: str) -> Iterator[str]:
+    """A rendered heights session (64x36, ``serve`` added to its arguments) recording into
+    ``tmp_path/data``, and a console following it; yields the console's address."""
+    conn = tmp_path / f"{session_id}.json"
+    processes = [subprocess.Popen(
+        [sys.executable, "-m", "vret", "serve", "--scenario", "heights", "--display",
+         "offscreen", "--size", "64x36", "--mirror-rate", "2", "--session-id", session_id,
+         "--data-dir", str(tmp_path / "data"), "--connection-file", str(conn), "--duration",
+         "150", *serve], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)]
+    try:
+        wait_for_connection(conn, processes[0])
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "vret", "console", str(conn), "--port", "0", "--duration",
+             "150", "--data-dir", str(tmp_path / "console")],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        yield console_url(processes[1])
+    finally:
+        for process in processes:
+            process.terminate()
+            try:
+                process.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def test_without_the_token_everything_is_refused(running: Running) -> None:
@@ -395,13 +434,7 @@ def test_one_console_follows_several_sessions(tmp_path: Path, browser: Any) -> N
             [sys.executable, "-m", "vret", "console", *files, "--port", "0", "--duration",
              "120"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         servers.append(console)
-        assert console.stdout is not None
-        url = None
-        while url is None:
-            line = console.stdout.readline()
-            assert line, "the console exited"
-            found = re.search(r"open the console at: (\S+)", line)
-            url = found.group(1) if found else None
+        url = console_url(console)
         context = browser.new_context(bypass_csp=True)
         page = context.new_page()
         page.goto(url)
@@ -433,26 +466,7 @@ def test_one_console_follows_several_sessions(tmp_path: Path, browser: Any) -> N
 def test_a_plan_with_its_trial_criterion_is_applied_before_the_session(
         tmp_path: Path, browser: Any) -> None:
     """A client's plan saved with a within-trial criterion reaches a session not yet begun."""
-    conn = tmp_path / "conn.json"
-    processes = [subprocess.Popen(
-        [sys.executable, "-m", "vret", "serve", "--scenario", "heights", "--display",
-         "offscreen", "--size", "64x36", "--mirror-rate", "2", "--session-id", "s-plan",
-         "--data-dir", str(tmp_path / "data"), "--connection-file", str(conn),
-         "--duration", "120"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
-    try:
-        wait_for_connection(conn, processes[0])
-        console = subprocess.Popen(
-            [sys.executable, "-m", "vret", "console", str(conn), "--port", "0", "--duration",
-             "120"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        processes.append(console)
-        assert console.stdout is not None
-        url = None
-        while url is None:
-            line = console.stdout.readline()
-            assert line, "the console exited"
-            found = re.search(r"open the console at: (\S+)", line)
-            url = found.group(1) if found else None
+    with session_and_console(tmp_path, "s-plan") as url:
         context = browser.new_context(bypass_csp=True)
         page = context.new_page()
         page.goto(url)
@@ -475,15 +489,8 @@ def test_a_plan_with_its_trial_criterion_is_applied_before_the_session(
         context.close()
         plan = wait_for_event(tmp_path / "data", "s-plan",
                               lambda r: r.body.kind == "session_plan")
-        assert (plan.body.trial_criterion, plan.body.trial_min_s) == ("suds_drop", 45.0)
-        assert plan.body.client_id == client.group(1)
-    finally:
-        for process in processes:
-            process.terminate()
-            try:
-                process.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    assert (plan.body.trial_criterion, plan.body.trial_min_s) == ("suds_drop", 45.0)
+    assert plan.body.client_id == client.group(1)
 
 
 def test_a_detected_rupture_is_coded_and_repaired_in_the_console(
@@ -491,28 +498,8 @@ def test_a_detected_rupture_is_coded_and_repaired_in_the_console(
     """The virtual client withdraws (planted); the detector's candidate appears in the console,
     which confirms it with a 3RS code, repairs it through the avatar and rates the session; the
     codes are in the session log and in the review report."""
-    conn = tmp_path / "conn.json"
     data = tmp_path / "data"
-    processes = [subprocess.Popen(
-        [sys.executable, "-m", "vret", "serve", "--scenario", "heights", "--display",
-         "offscreen", "--size", "64x36", "--mirror-rate", "2", "--session-id", "s-rupture",
-         "--data-dir", str(data), "--connection-file", str(conn), "--duration", "150",
-         "--rupture=withdrawal@8+30"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
-    try:
-        wait_for_connection(conn, processes[0])
-        console = subprocess.Popen(
-            [sys.executable, "-m", "vret", "console", str(conn), "--port", "0", "--duration",
-             "150", "--data-dir", str(tmp_path / "console")],
-            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        processes.append(console)
-        assert console.stdout is not None
-        url = None
-        while url is None:
-            line = console.stdout.readline()
-            assert line, "the console exited"
-            found = re.search(r"open the console at: (\S+)", line)
-            url = found.group(1) if found else None
+    with session_and_console(tmp_path, "s-rupture", "--rupture=withdrawal@8+30") as url:
         context = browser.new_context(bypass_csp=True, viewport={"width": 1500, "height": 1000})
         page = context.new_page()
         page.goto(url)
@@ -556,13 +543,6 @@ def test_a_detected_rupture_is_coded_and_repaired_in_the_console(
         said = wait_for_event(data, "s-rupture", lambda r: r.body.kind == "avatar_utterance"
                               and r.body.line_id == "repair_invite_1")
         assert said.t_session_ns >= repair.t_session_ns - 2_000_000_000
-    finally:
-        for process in processes:
-            process.terminate()
-            try:
-                process.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
     report = tmp_path / "report.html"
     done = subprocess.run([sys.executable, "-m", "vret", "review", "s-rupture", "--data-dir",
                            str(data), "-o", str(report)], capture_output=True, text=True,
