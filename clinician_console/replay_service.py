@@ -65,7 +65,7 @@ class ReplayService:
         self._process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "review.replay_worker", "--data-dir", str(self.data_dir),
             "--width", str(self.width), stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+            stdout=asyncio.subprocess.PIPE)  # its log goes to the console's own stderr
         return self._process
 
     async def _ask(self, request: dict[str, Any], content_type: str) -> Replayed:
