@@ -15,8 +15,10 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -248,19 +250,29 @@ def console(live: Live) -> Iterator[str]:
         process.communicate(timeout=30)
 
 
-def test_the_console_review_page_replays_a_moment_and_a_clip(
-        live: Live, console: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+@contextmanager
+def review_page(console: str, path: str) -> Iterator[tuple[Any, Any, list[str]]]:
+    """Headless Chromium on the console's ``path`` (with its token): ``(playwright's sync
+    API, the page, the page's script errors)``."""
     playwright_api = pytest.importorskip("playwright.sync_api")
     if not os.path.exists(CHROMIUM):
         pytest.fail("Chromium is not installed (apt-get install chromium)")
-    recording = live.recording()
     origin, token = console.split("/?token=")
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1150, "height": 1000})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(f"{origin}/review?token={token}")
+        page.goto(f"{origin}{path}?token={token}")
+        yield playwright_api, page, errors
+        browser.close()
+
+
+def test_the_console_review_page_replays_a_moment_and_a_clip(
+        live: Live, console: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    recording = live.recording()
+    origin = console.split("/?token=")[0]
+    with review_page(console, "/review") as (playwright_api, page, errors):
         page.get_by_role("link", name=SESSION).click()
         page.wait_for_selector("#replay-panel")
         for section in ("summary", "timeline", "replay", "trials", "questionnaires", "log"):
@@ -292,20 +304,12 @@ def test_the_console_review_page_replays_a_moment_and_a_clip(
         # A bad request gets a clear answer, not a broken page.
         bad = page.request.get(f"{origin}/review/{SESSION}/view?t=-1")
         assert bad.status == 400 and "give seconds" in bad.text()
-        browser.close()
     assert not errors
 
 
 def test_ruptures_are_coded_in_the_review_page_after_the_session(
         live: Live, console: str) -> None:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    origin, token = console.split("/?token=")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1150, "height": 1000})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(f"{origin}/review/{SESSION}?token={token}")
+    with review_page(console, f"/review/{SESSION}") as (playwright_api, page, errors):
         form = page.locator("form#coding")
         # A rupture the detector did not find, at a moment chosen on the slider.
         page.locator("#replay-at").fill("5")
@@ -343,7 +347,6 @@ def test_ruptures_are_coded_in_the_review_page_after_the_session(
         form.locator("button[type=submit]").click()
         playwright_api.expect(page.locator("#coding-status")).to_contain_text(
             "no rupture 'rupture-9'")
-        browser.close()
     assert not errors
     with SessionStore.in_dir(live.data_dir, create=False) as store:
         kinds = [e.body.kind for e in store.events(SESSION)][-3:]
