@@ -347,6 +347,15 @@ def test_ruptures_are_coded_in_the_review_page_after_the_session(
         form.locator("button[type=submit]").click()
         playwright_api.expect(page.locator("#coding-status")).to_contain_text(
             "no rupture 'rupture-9'")
+        # Not JSON, or from another site: refused, nothing recorded.
+        origin = console.split("/?token=")[0]
+        url = f"{origin}/review/{SESSION}/code"
+        garbled = page.request.post(url, data="{not json", headers={
+            "Content-Type": "application/json", "Origin": origin})
+        assert garbled.status == 400 and "must be a JSON object" in garbled.text()
+        foreign = page.request.post(url, data='{"action": "rate", "resolution": 1}', headers={
+            "Content-Type": "application/json", "Origin": "http://elsewhere.example"})
+        assert foreign.status == 403
     assert not errors
     with SessionStore.in_dir(live.data_dir, create=False) as store:
         kinds = [e.body.kind for e in store.events(SESSION)][-3:]
