@@ -58,6 +58,16 @@ class Running:
         return match.group(1)
 
 
+def stop_all(processes: list[subprocess.Popen[str]]) -> None:
+    """Stop test processes (servers, consoles): politely, then for good."""
+    for process in processes:
+        process.terminate()
+        try:
+            process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     tmp = tmp_path_factory.mktemp("console")
@@ -85,12 +95,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             url = found.group(1)
     assert url is not None, "the console printed no address"
     yield Running(server, console, url, data, "s-web")
-    for process in (console, server):
-        process.terminate()
-        try:
-            process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    stop_all([console, server])
 
 
 @pytest.fixture(scope="module")
@@ -169,12 +174,7 @@ def session_and_console(tmp_path: Path, session_id: str, *serve: str) -> Iterato
             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
         yield console_url(processes[1])
     finally:
-        for process in processes:
-            process.terminate()
-            try:
-                process.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(processes)
 
 
 def test_without_the_token_everything_is_refused(running: Running) -> None:
@@ -455,12 +455,7 @@ def test_one_console_follows_several_sessions(tmp_path: Path, browser: Any) -> N
         with SessionStore.in_dir(tmp_path / "data") as store:
             assert not any(e.body.kind == "state_change" for e in store.events("s-one"))
     finally:
-        for process in servers:
-            process.terminate()
-            try:
-                process.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(servers)
 
 
 def test_a_plan_with_its_trial_criterion_is_applied_before_the_session(
