@@ -345,9 +345,10 @@ class Replayer:
                     avatar.gesture(body.name, target)
                 except KeyError:
                     log.warning("replay: gesture %r is no longer known", body.name)
-        # The input: the recorded head pose and gaze.
+        # The input: the recorded head pose (in the world: wherever the rig had carried the
+        # client) and gaze.
         x, y, z, qw, qx, qy, qz = (float(v) for v in rec.head[i])
-        engine.head.set_pos_quat(Point3(x, y, z), Quat(qw, qx, qy, qz))
+        engine.head.set_pos_quat(engine.world, Point3(x, y, z), Quat(qw, qx, qy, qz))
         head = engine.head.get_pos(engine.world)
         stage.client.head = Point3(head)
         stage.client.heading = engine.head.get_h(engine.world)

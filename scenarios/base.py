@@ -40,6 +40,14 @@ class ClientView:
     hand: Point3 = field(default_factory=lambda: Point3(0.25, 0.45, 1.0))
     """The client's dominant hand (a resting position in front of the body when no controller
     is tracked): where a spider walking 'toward your hand' goes."""
+    carried: Point3 = field(default_factory=lambda: Point3(0, 0, 0))
+    """How far the scenario has carried the client from its viewpoint (an elevator's rise, a
+    moving walkway's travel), in the scenario's metres. A scenario that moves the client sets
+    it in ``update``; the server moves the client there and dims the edges of the view while
+    it moves (the comfort vignette). Nothing else moves the client: there is no artificial
+    locomotion."""
+    carried_heading: float = 0.0
+    """Degrees the scenario has turned the client about Z (a turning platform)."""
 
 
 @dataclass

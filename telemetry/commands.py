@@ -40,6 +40,17 @@ class Stop(CommandArgs):
     reason: ShortText = ""
 
 
+class Recentre(CommandArgs):
+    """Put the client back at the scenario's viewpoint, facing its way, from where they stand
+    or sit now (a headset's tracking; at a monitor or with the virtual client, the viewpoint
+    itself). ``posture`` switches between standing (the real floor) and seated (the eyes at a
+    seated height) at the same time."""
+
+    name = "recentre"
+    posture: Literal["standing", "seated"] | None = None
+    reason: ShortText = ""
+
+
 class Pause(CommandArgs):
     """Freeze the exposure where it is."""
 
@@ -294,7 +305,7 @@ COMMANDS: dict[str, type[CommandArgs]] = {
         Stop, Pause, SafePlace, Start, Resume, End, SetLevel, AskCheckIn, MarkRupture,
         MarkRepair, Annotate, Speak, Gesture, Trigger, ClockOffset, Describe, Configure,
         LogDecision, SubmitQuestionnaire, GiveQuestionnaire, AcknowledgeRisk,
-        DismissCandidate, RateRuptures,
+        DismissCandidate, RateRuptures, Recentre,
     )
 }
 CONTROL_COMMANDS: frozenset[str] = frozenset(

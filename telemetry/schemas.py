@@ -461,6 +461,24 @@ class RatingPanelShown(Model):
     actor: Actor = "server"
 
 
+class HeadsetState(Model):
+    """The headset's OpenXR session moved to another state (``--display openxr``).
+
+    ``focused`` is the only state in which the client sees the scene and the controllers
+    reach vret; leaving it (headset taken off, the runtime's own menu opened, the runtime
+    lost) puts a session showing the exposure on safe hold, and the exposure cannot start or
+    resume until the headset is back in focus."""
+
+    kind: Literal["headset_state"] = "headset_state"
+    state: Literal["unknown", "idle", "ready", "synchronized", "visible", "focused",
+                   "stopping", "loss_pending", "exiting"]
+    previous: Literal["unknown", "idle", "ready", "synchronized", "visible", "focused",
+                      "stopping", "loss_pending", "exiting"] = "unknown"
+    reason: ShortText = ""
+    """What the state means for the session, in words."""
+    actor: Actor = "client"
+
+
 class Alert(Model):
     """Something the therapist should notice: thresholds, lost connections, client stop."""
 
@@ -476,7 +494,7 @@ EventBody = Annotated[
     | Annotation | AvatarUtterance | AvatarLineCut | AvatarGesture | ScenarioEvent | Alert
     | SessionPlan | ControllerDecision | QuestionnaireResponse | RiskAcknowledged
     | QuestionnaireStarted | RatingPanelShown | RuptureCandidate | CandidateDismissed
-    | RuptureRating,
+    | RuptureRating | HeadsetState,
     Field(discriminator="kind"),
 ]
 

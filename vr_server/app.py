@@ -43,6 +43,7 @@ from scenarios.registry import load as load_scenario
 from scenarios.sound import SoundPlayer
 from scenarios.targets import LOOK_CODES, Sphere, gaze_hit, nearest_distance
 from telemetry.schemas import CheckInAsked, Frame, RatingPanelShown, RuptureCandidate
+from vr_server.comfort import ComfortVignette, VignetteChange
 from vr_server.engine import DisplayConfig, Engine, current
 from vr_server.frame import FramePipeline
 from vr_server.frame_samples import FrameSource
@@ -50,9 +51,11 @@ from vr_server.host import HostConfig, SessionHost
 from vr_server.mirror import MirrorConfig, MirrorEncoder
 from vr_server.mirror_copy import MirrorCopy
 from vr_server.questionnaires import Form
-from vr_server.rating_panel import RatingPanel
+from vr_server.rating_panel import Cell, RatingPanel
 from vr_server.stage import Stage
 from vr_server.virtual_client import SceneObservation, VirtualClient, VirtualClientParams
+from vr_server.xr.headset import Headset, HeadsetConfig
+from vr_server.xr.types import SystemInfo, XrBackend
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +112,24 @@ class AppConfig:
     """Keep every frame's timings in :attr:`ServerApp.timings` (benchmarks)."""
     gaze_dwell: bool = False
     """Let the client answer the rating panel (and press its STOP) by looking at a choice
-    (off with the virtual client, whose gaze is not aimed at the panel)."""
+    (off with the virtual client, whose gaze is not aimed at the panel). With a headset it
+    is used whenever no controller is tracked, whatever this says."""
+    headset: HeadsetConfig = field(default_factory=HeadsetConfig)
+    """Posture, stop chord and reconnection of ``--display openxr``."""
+    comfort_vignette: bool = True
+    """Dim the edges of the view while a scenario carries the client (:mod:`vr_server.comfort`)."""
 
 
 class ServerApp:
     """One session served with a rendered scene: :meth:`start`, :meth:`run`, :meth:`close`."""
 
-    def __init__(self, config: AppConfig, engine: Engine | None = None) -> None:
+    def __init__(self, config: AppConfig, engine: Engine | None = None,
+                 xr: tuple[XrBackend, SystemInfo] | None = None) -> None:
+        """``xr``: the headset's runtime and what its probe found (``--display openxr``)."""
         self.config = config
+        if (xr is None) != (config.display.mode != "openxr"):
+            raise ValueError("the openxr display needs a probed XR backend, and only it")
+        self._xr = xr
         scenario_cls: type[Scenario] = load_scenario(config.scenario)
         safe_cls: type[Scenario] = load_scenario(config.safe_place)
         if safe_cls.spec.graded:
@@ -162,14 +175,23 @@ class ServerApp:
                        else config.avatar_model.path.name),
                       ("avatar_joint_map", None if config.avatar_model is None
                        or not isinstance(config.avatar_model.joint_map, str)
-                       else config.avatar_model.joint_map)))
+                       else config.avatar_model.joint_map),
+                      ("comfort_vignette", config.comfort_vignette),
+                      *((("headset", {"runtime": xr[1].runtime, "system": xr[1].system,
+                                       "eye_size": list(xr[1].eye_size),
+                                       "eye_gaze": xr[1].eye_gaze,
+                                       "graphics": xr[1].graphics,
+                                       "posture": config.headset.posture,
+                                       "stop_hold_s": config.headset.stop_hold_s}),)
+                        if xr is not None else ())))
         self.engine = engine or current(display)
         self.client: VirtualClient | None = None
         if self._wants_virtual_client():
             self.client = VirtualClient(replace(config.client, seed=config.host.seed,
                                                 eye_height_m=spec.eye_height))
         self._client_lock = threading.Lock()
-        self.source = FrameSource(spec, display.frame_rate, self.client, self._client_lock)
+        self.source = FrameSource(spec, display.frame_rate, self.client, self._client_lock,
+                                  controllers=xr is not None)
         self.host = SessionHost(host_config, source=self.source)
         try:
             self.stage = Stage(self.engine, scenario_cls, safe_cls, config.host.seed,
@@ -185,6 +207,8 @@ class ServerApp:
             sound=SoundPlayer(self.engine.audio_manager, self.engine.head) if audio else None,
             voice=Voice(tts_available()) if audio else None, model=config.avatar_model)
         self.panel = RatingPanel(self.engine.world)
+        self.headset: Headset | None = None
+        self.vignette: ComfortVignette | None = None
         self.detector = RuptureDetector()
         self._near: tuple[float, float] | None = None
         self._near_due = 0
@@ -232,7 +256,7 @@ class ServerApp:
     def _wants_virtual_client(self) -> bool:
         if self.config.virtual_client is not None:
             return self.config.virtual_client
-        return self.config.display.mode != "window"
+        return self.config.display.mode not in ("window", "openxr")
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -264,8 +288,16 @@ class ServerApp:
             from vr_server.window_input import WindowInput
 
             self.window_input = WindowInput(self.engine, self.host, self.stage)
+        if self._xr is not None:
+            backend, info = self._xr
+            self.headset = Headset(backend, info, self.engine, host, self.spec.viewpoint,
+                                   self.spec.view_heading, self.config.headset)
+            self.headset.start()
+        self.vignette = ComfortVignette(self.engine.rig, self.engine.world, self.engine.cameras,
+                                        self._vignette_changed, self.config.comfort_vignette)
         self.pipeline = FramePipeline(self.engine.task_mgr, {
-            "commands": self._commands, "client": self._client, "input": self._input,
+            "headset": self._headset_frame, "commands": self._commands, "client": self._client,
+            "input": self._input,
             "scene": self._scene,
             "gaze": self._gaze, "telemetry": self._telemetry,
             "mirror_request": self._mirror_request, "mirror": self._mirror,
@@ -313,6 +345,13 @@ class ServerApp:
             self._pump = None
         if self.window_input is not None:
             self.window_input.close()
+        if self.headset is not None:
+            try:
+                self.headset.close()
+            except Exception:  # the record below matters more than a runtime's goodbye
+                log.exception("closing the headset failed")
+        if self.vignette is not None:
+            self.vignette.remove()
         self.mirror.close()
         # What the avatar was saying is cut off by the end; the log says so.
         self.avatar.queue.clear(self.host.clock.now_ns() * 1e-9)
@@ -327,6 +366,20 @@ class ServerApp:
             self._mirror_copy = None
 
     # ------------------------------------------------------------------ frame tasks
+
+    def _headset_frame(self) -> None:
+        if self.headset is not None:
+            self.headset.frame_start()
+
+    def _vignette_changed(self, change: VignetteChange) -> None:
+        if change.on:
+            self.host.alert("comfort_vignette", "info",
+                            "the scenario moves the client: the edges of the view are dimmed",
+                            on=True)
+        else:
+            self.host.alert("comfort_vignette", "info",
+                            "the motion ended: the view is clear again", on=False,
+                            peak=round(change.strength, 2))
 
     def _commands(self) -> None:
         host = self.host
@@ -351,8 +404,17 @@ class ServerApp:
         # answers) are applied here too, so they show in this frame's image like commands.
         if self.window_input is not None:
             self.window_input.apply()
-        self._client_actions()
         machine = host.machine
+        while machine.recentre_requests:
+            posture = machine.recentre_requests.pop(0)
+            if self.headset is not None:
+                self.headset.recentre(posture if posture in ("standing", "seated")
+                                      else None)  # type: ignore[arg-type]
+            elif self.window_input is None:
+                self.stage.place_client()
+        if self.headset is not None:
+            self.headset.apply(now)
+        self._client_actions()
         if machine.state == "ended":
             host.stop_requested.set()
         self.stage.show_safe(not machine.scene_shown)
@@ -469,6 +531,11 @@ class ServerApp:
         elif self.window_input is not None:
             self.window_input.update(self._dt)
             self._gaze_dir = self.engine.world.get_relative_vector(self.engine.head, (0, 1, 0))
+        elif self.headset is not None:
+            self.headset.pose_head()
+            gaze = self.headset.gaze
+            self._gaze_dir = (gaze[1] if gaze is not None else
+                              self.engine.world.get_relative_vector(self.engine.head, (0, 1, 0)))
         else:
             self._gaze_dir = self.engine.world.get_relative_vector(self.engine.head, (0, 1, 0))
         self._head = self.engine.head.get_pos(self.engine.world)
@@ -478,6 +545,11 @@ class ServerApp:
     def _scene(self) -> None:
         live = self.host.machine.state in LIVE_STATES
         self.stage.update(self._dt if live or self.stage.showing_safe else 0.0)
+        if self.vignette is not None:  # after the scene has carried the rig
+            if self.headset is not None and self.headset.lens_changed:
+                self.headset.lens_changed = False
+                self.vignette.fit()
+            self.vignette.update(self._dt)
         self.avatar.area = self.stage.floor_area()
         present = self.avatar.present
         self.avatar.update(self._dt, self._frame_t_ns * 1e-9, self._head,
@@ -523,8 +595,17 @@ class ServerApp:
                 self._open_form_panel(form, item, current)
         if not panel.is_open:
             return
-        cell = panel.update(self._dt, self._head, self._gaze_dir)
-        if cell is None or not self.config.gaze_dwell or panel.checkin_id != current:
+        headset = self.headset
+        if headset is not None and headset.has_controllers:
+            cell = self._point_at_panel(headset)
+            if panel.checkin_id != current:
+                return
+        else:
+            cell = panel.update(self._dt, self._head, self._gaze_dir)
+            dwell = self.config.gaze_dwell or headset is not None
+            if cell is None or not dwell or panel.checkin_id != current:
+                return
+        if cell is None:
             return
         if cell.value is None:
             if form is not None:
@@ -535,6 +616,20 @@ class ServerApp:
             host.answer_checkin(cell.value)
         else:
             host.answer_form(cell.value)
+
+    def _point_at_panel(self, headset: Headset) -> Cell | None:
+        """A controller points at a choice (or a thumbstick moves to one); letting go of the
+        trigger, or clicking the thumbstick, answers it."""
+        panel = self.panel
+        if panel.tick(self._dt):
+            return None
+        if headset.pointer is not None:
+            panel.point(*headset.pointer)
+        if headset.panel_step:
+            panel.step(headset.panel_step)
+        if headset.select_hand is None:
+            return None
+        return panel.highlighted()
 
     def _open_form_panel(self, form: Form, item: Item, key: str) -> None:
         scale = form.scale(item)
@@ -635,9 +730,19 @@ class ServerApp:
         if found:
             self._publish_candidates(found)
         values = self.stage.runner.values
-        self.source.add_frame(t_ns, head, (self._head.x, self._head.y, self._head.z,
+        headset = self.headset
+        # Tracked poses carry the time the runtime predicted they are seen at; the rest of
+        # the frame's samples carry the frame's start.
+        pose_t_ns = (headset.pose_t_ns if headset is not None and headset.tracking is not None
+                     and headset.pose_t_ns is not None else t_ns)
+        gaze_origin = (headset.gaze[0] if headset is not None and headset.gaze is not None
+                       else self._head)
+        self.source.add_frame(t_ns, head, (gaze_origin.x, gaze_origin.y, gaze_origin.z,
                                            d.x, d.y, d.z), scene,
-                              [values[n] for n in self.spec.parameter_names])
+                              [values[n] for n in self.spec.parameter_names],
+                              pose_t_ns=pose_t_ns)
+        if headset is not None:
+            self.source.add_controllers(pose_t_ns, headset.controller_row())
         now = time.monotonic()
 
         if now >= self._next_stats:

@@ -10,6 +10,14 @@ Display modes:
 * ``window``: a window at a monitor; :mod:`vr_server.window_input` adds mouse-look and keys.
 * ``stereo``: two eye cameras ``ipd`` apart, each rendered to its own buffer and shown side by
   side (offscreen, or in a window when a display is present).
+* ``openxr``: the same two eye buffers, sized and aimed by the headset's runtime every frame
+  (:mod:`vr_server.xr.headset` copies them into the runtime's swapchains); the output, which
+  the mirror view reads, shows the left eye only.
+
+The client's head hangs under a ``rig`` node: the client's place in the world, which a scenario
+may carry (an elevator, a moving walkway; :mod:`vr_server.comfort` softens what that motion
+does to the eyes). The head moves within the rig: set from the virtual client, the window's
+mouse, or the headset's tracking (through ``tracking``, the recentred tracking space).
 
 Shading is ``pbr`` (panda3d-simplepbr: physically based lights, tone mapping) or ``basic``
 (Panda3D's fixed-function lights, for the software renderer and the slowest machines).
@@ -32,15 +40,22 @@ from panda3d.core import (
     NodePath,
     OrthographicLens,
     PerspectiveLens,
+    Point3,
+    Quat,
     Texture,
     loadPrcFileData,
 )
 
+from vr_server.xr.convert import set_lens_fov
+from vr_server.xr.types import XrFov
+
 log = logging.getLogger(__name__)
 
-DisplayMode = Literal["offscreen", "window", "stereo"]
+DisplayMode = Literal["offscreen", "window", "stereo", "openxr"]
 Shading = Literal["pbr", "basic"]
-DISPLAY_MODES: tuple[str, ...] = ("offscreen", "window", "stereo")
+DISPLAY_MODES: tuple[str, ...] = ("offscreen", "window", "stereo", "openxr")
+NEAR_M = 0.05
+FAR_M = 2000.0
 
 
 class DisplayError(Exception):
@@ -53,7 +68,7 @@ class DisplayConfig:
 
     mode: DisplayMode = "offscreen"
     size: tuple[int, int] = (1280, 720)
-    """Pixels of the client's view (per eye in stereo)."""
+    """Pixels of the client's view (per eye in stereo and openxr)."""
     fov_deg: float = 90.0
     """Horizontal field of view; about what a headset shows."""
     ipd_m: float = 0.063
@@ -89,6 +104,7 @@ class Engine:
         self.config = config
         w, h = config.size
         out_w = w * 2 if config.mode == "stereo" else w
+        # A headset's frames go to its runtime: the output is only the mirror's source.
         window_type = "onscreen" if config.mode == "window" else "offscreen"
         if config.mode == "window" and not (os.environ.get("DISPLAY")
                                              or os.environ.get("WAYLAND_DISPLAY")):
@@ -139,7 +155,10 @@ class Engine:
         self.scene = self.world.attach_new_node("scene")
         self.safe = self.world.attach_new_node("safe-place")
         self.shared = self.world.attach_new_node("shared")
-        self.head = self.render.attach_new_node("head")
+        self.rig = self.render.attach_new_node("rig")
+        self.head = self.rig.attach_new_node("head")
+        self.tracking = self.rig.attach_new_node("tracking")
+        """The headset's tracking space in the rig, placed by recentring (openxr)."""
         # Without audio the scenes get no manager at all: nothing is loaded or moved per frame
         # for sound nobody hears (the sound log still records what would have played).
         self.audio_manager = (base.sfxManagerList[0]
@@ -151,8 +170,9 @@ class Engine:
         self.cameras: list[NodePath] = []
         base.disableMouse()
         self._pbr: list[Any] = []
-        if config.mode == "stereo":
-            self._stereo(w, h)
+        self.eye_textures: list[Texture] = []
+        if config.mode in ("stereo", "openxr"):
+            self._stereo(w, h, both=config.mode == "stereo")
         else:
             base.cam.reparent_to(self.head)
             self._lens(base.cam, w, h)
@@ -170,7 +190,7 @@ class Engine:
         lens = PerspectiveLens()
         lens.set_aspect_ratio(w / h)
         lens.set_fov(self.config.fov_deg)  # horizontal; the vertical follows the aspect
-        lens.set_near_far(0.05, 2000.0)
+        lens.set_near_far(NEAR_M, FAR_M)
         node = cam.node()
         node.set_lens(lens)
 
@@ -184,8 +204,9 @@ class Engine:
             msaa_samples=self.config.msaa, enable_shadows=False, use_normal_maps=False,
             use_emission_maps=True, enable_fog=True, max_lights=8))
 
-    def _stereo(self, w: int, h: int) -> None:
-        """Two eye buffers, shown side by side on cards in the output's 2D scene."""
+    def _stereo(self, w: int, h: int, both: bool) -> None:
+        """Two eye buffers, shown side by side on cards in the output's 2D scene (``both``),
+        or the left one filling it."""
         base = self.base
         base.cam.node().set_active(False)
         fbp = FrameBufferProperties()
@@ -202,10 +223,12 @@ class Engine:
             self._lens(cam, w, h)
             self.cameras.append(cam)
             self.eye_outputs.append(buf)
+            self.eye_textures.append(tex)
             self._shade(buf, cam)
-            cm = CardMaker(f"card-{side}")
-            cm.set_frame(-1 + i, i, -1, 1)
-            cards.attach_new_node(cm.generate()).set_texture(tex)
+            if both or i == 0:
+                cm = CardMaker(f"card-{side}")
+                cm.set_frame(-1 + i, i, -1, 1) if both else cm.set_frame(-1, 1, -1, 1)
+                cards.attach_new_node(cm.generate()).set_texture(tex)
         # The output itself shows only the two cards through an orthographic camera.
         cards.set_depth_test(False)
         cards.set_depth_write(False)
@@ -234,6 +257,13 @@ class Engine:
         img = np.frombuffer(memoryview(data), np.uint8).reshape(
             tex.get_y_size(), tex.get_x_size(), 3)
         return img[::-1]
+
+    def aim_eye(self, index: int, pos: Point3, quat: Quat, fov: XrFov) -> None:
+        """Place eye ``index``'s camera in the head (metres, Panda3D axes) and give it the
+        runtime's frustum for this frame (stereo and openxr)."""
+        cam = self.cameras[index]
+        cam.set_pos_quat(pos, quat)
+        set_lens_fov(cam.node().get_lens(), fov, NEAR_M, FAR_M)
 
     def set_background(self, rgb: tuple[float, float, float]) -> None:
         """The colour behind everything (seen only where no sky is drawn)."""

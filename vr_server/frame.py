@@ -26,6 +26,10 @@ class FrameTask:
 
 
 PIPELINE: tuple[FrameTask, ...] = (
+    FrameTask("headset", -70, "with a headset: the runtime's news, then xrWaitFrame (it "
+              "blocks until the runtime wants the frame, pacing the loop), and the tracking "
+              "at the frame's predicted display time, before anything uses it",
+              counts_as_work=False),
     FrameTask("commands", -60, "console commands and the client's own actions (keys, the "
               "virtual client's stop and answers) first: a stop received before this frame "
               "starts removes the stimulus from this frame's image"),

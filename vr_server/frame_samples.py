@@ -17,7 +17,7 @@ import numpy as np
 from scenarios.spec import ScenarioSpec
 from telemetry.schemas import SampleBatch, StreamDescriptor
 from telemetry.streams import GAZE, HEAD_POSE
-from vr_server.streams import FRAME_STATS, scenario_stream, scene_stream
+from vr_server.streams import CONTROLLERS, FRAME_STATS, scenario_stream, scene_stream
 
 
 class Physiology(Protocol):
@@ -64,7 +64,8 @@ class FrameSource:
 
     def __init__(self, spec: ScenarioSpec, frame_rate: float,
                  physiology: Physiology | None = None,
-                 physiology_lock: threading.Lock | None = None) -> None:
+                 physiology_lock: threading.Lock | None = None,
+                 controllers: bool = False) -> None:
         per_frame = (
             HEAD_POSE.model_copy(update={"nominal_rate": frame_rate}),
             GAZE.model_copy(update={"nominal_rate": frame_rate}),
@@ -73,13 +74,16 @@ class FrameSource:
         )
         self.head, self.gaze, self.scene, self.scenario = (_Buffer(d) for d in per_frame)
         self.stats = _Buffer(FRAME_STATS)
+        controller_streams = (CONTROLLERS.model_copy(update={"nominal_rate": frame_rate}),) \
+            if controllers else ()
+        self.controllers = _Buffer(controller_streams[0]) if controller_streams else None
         self.physiology = physiology
         self._physiology_lock = physiology_lock or threading.Lock()
         """Held while the physiology is sampled; the frame loop holds it while stepping the
         same model (the virtual client), which is not thread-safe."""
         self._lock = threading.Lock()
         self.exposure = 0.0
-        self._streams = (*per_frame, FRAME_STATS,
+        self._streams = (*per_frame, FRAME_STATS, *controller_streams,
                          *(physiology.streams if physiology is not None else ()))
 
     @property
@@ -92,13 +96,24 @@ class FrameSource:
         self.exposure = exposure
 
     def add_frame(self, t_ns: int, head: Sequence[float], gaze: Sequence[float],
-                  scene: Sequence[float], scenario: Sequence[float]) -> None:
-        """One frame's rows (head pose 7, gaze 6, scene 8, one value per scenario parameter)."""
+                  scene: Sequence[float], scenario: Sequence[float],
+                  pose_t_ns: int | None = None) -> None:
+        """One frame's rows (head pose 7, gaze 6, scene 8, one value per scenario parameter);
+        ``pose_t_ns``: when the head pose and gaze apply, if not at ``t_ns`` (a headset's
+        predicted display time)."""
+        pose_t = t_ns if pose_t_ns is None else pose_t_ns
         with self._lock:
-            self.head.add(t_ns, head)
-            self.gaze.add(t_ns, gaze)
+            self.head.add(pose_t, head)
+            self.gaze.add(pose_t, gaze)
             self.scene.add(t_ns, scene)
             self.scenario.add(t_ns, scenario)
+
+    def add_controllers(self, t_ns: int, row: Sequence[float]) -> None:
+        """One frame's controller row (a headset's; see ``vr_server.streams.CONTROLLERS``)."""
+        if self.controllers is None:
+            return
+        with self._lock:
+            self.controllers.add(t_ns, row)
 
     def add_stats(self, t_ns: int, row: Sequence[float]) -> None:
         """One frame-timing summary row."""
@@ -112,7 +127,8 @@ class FrameSource:
         """
         with self._lock:  # take the rows; build the batches outside the lock
             taken = [buf.take() for buf in
-                     (self.head, self.gaze, self.scene, self.scenario, self.stats)]
+                     (self.head, self.gaze, self.scene, self.scenario, self.stats,
+                      *((self.controllers,) if self.controllers is not None else ()))]
         batches = [b for b in (_batch(*t) for t in taken) if b is not None]
         if self.physiology is not None:
             with self._physiology_lock:

@@ -37,6 +37,7 @@ from telemetry.schemas import (
     AvatarUtterance,
     CheckInAsked,
     Event,
+    HeadsetState,
     QuestionnaireResponse,
     RatingPanelShown,
     RuptureCandidate,
@@ -272,6 +273,37 @@ class SessionHost:
         if self.store_error is None:
             self._record(Alert(code="client_stop", severity="critical",
                                message="the client pressed stop"))
+
+    def headset_state(self, change: HeadsetState) -> None:
+        """Log the headset's new OpenXR session state (``--display openxr``)."""
+        if self.store_error is None:
+            self._record(change)
+
+    def headset_left(self, why: str) -> None:
+        """The client left the headset's scene: hold the exposure safe until it is back."""
+        if self.machine.headset_away is not None:
+            self.machine.headset_away = why  # already held: only the reason changes
+            return
+        if self.store_error is None:
+            for event in self.machine.headset_left(why):
+                self._record(event)
+            self._record(Alert(code="headset_away", severity="critical",
+                               message=f"the client is out of the headset's scene: {why}"))
+        else:
+            self.machine.headset_away = why
+            self.machine.hold_safe()
+        self._state_changed()
+
+    def headset_returned(self) -> None:
+        """The headset is back in focus. Nothing resumes by itself: the therapist decides."""
+        if self.machine.headset_away is None:
+            return
+        self.machine.headset_returned()
+        if self.store_error is None:
+            self._record(Alert(code="headset_back", severity="info",
+                               message="the headset is back in focus; the exposure resumes "
+                                       "only when the therapist resumes it"))
+        self._state_changed()
 
     def answer_checkin(self, value: float | None, latency_ms: float | None = None) -> None:
         """The client's answer to the open check-in (``None``: not answered in time)."""

@@ -8,7 +8,8 @@ within reach while the panel is open. It is placed when it opens and stays put (
 follows the head cannot be looked at).
 
 It is answered by whatever the client has: the number keys at a window, the virtual client,
-a controller (the headset issue), or by **gaze dwell**: looking at a cell for
+a headset's controller (point and let go of the trigger, or a thumbstick and its click), or by
+**gaze dwell**: looking at a cell for
 :data:`DWELL_S` seconds chooses it (:data:`STOP_DWELL_S` for STOP). The cell under the gaze is
 highlighted and fills as the dwell runs, and the chosen cell shows for a moment after the
 answer.
@@ -212,12 +213,51 @@ class RatingPanel:
         x, z = o.x + d.x * t, o.z + d.z * t
         return next((i for i, c in enumerate(self.cells) if c.contains(x, z)), None)
 
+    def tick(self, dt: float) -> bool:
+        """Count down the answer shown before the panel closes; True while it is shown."""
+        if self._closing_in is None:
+            return False
+        self._closing_in -= dt
+        if self._closing_in <= 0:
+            self.close()
+        return True
+
+    def point(self, origin: Point3, direction: Vec3) -> Cell | None:
+        """Highlight the cell a controller points at (its trigger answers it, no dwell); the
+        highlight stays when the ray leaves the panel. Returns the highlighted cell."""
+        if not self.is_open or self._closing_in is not None:
+            return None
+        index = self.cell_at(origin, direction)
+        if index is not None and index != self._hover:
+            self._paint(self._hover, "cell")
+            self._hover = index
+            self._paint(index, "hover", 1.0)
+        return self.highlighted()
+
+    def step(self, delta: int) -> Cell | None:
+        """Move the highlight ``delta`` choices right (a thumbstick); STOP is not among them
+        (it is pointed at, or chosen by the stop chord)."""
+        if not self.is_open or self._closing_in is not None:
+            return None
+        last = len(self.cells) - 2  # the scale's cells; STOP is the last cell
+        if last < 0:
+            return None
+        current = self._hover if self._hover is not None and self._hover <= last else None
+        index = last // 2 if current is None else min(max(current + delta, 0), last)
+        self._paint(self._hover, "cell")
+        self._hover = index
+        self._paint(index, "hover", 1.0)
+        return self.highlighted()
+
+    def highlighted(self) -> Cell | None:
+        """The cell highlighted now (None: none)."""
+        if self._hover is None or self._hover >= len(self.cells):
+            return None
+        return self.cells[self._hover]
+
     def update(self, dt: float, origin: Point3, direction: Vec3) -> Cell | None:
         """Follow the gaze: returns a cell once it has been looked at long enough."""
-        if self._closing_in is not None:
-            self._closing_in -= dt
-            if self._closing_in <= 0:
-                self.close()
+        if self.tick(dt):
             return None
         index = self.cell_at(origin, direction)
         if self._held == -1:

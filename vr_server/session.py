@@ -59,6 +59,8 @@ from telemetry.schemas import (
 from vr_server.questionnaires import Form, resolve, response_events, score_or_reject
 
 ACTIVE: frozenset[SessionState] = frozenset({"baseline", "exposure", "check_in"})
+LIVE_OR_PAUSED: frozenset[SessionState] = frozenset({"exposure", "check_in", "paused"})
+"""States in which the exposure scene is before the client."""
 YES = 100.0
 """The only answer that means yes to a consent question (no is 0): a rating is never consent."""
 CONSENT_SCALE = ResponseScale(low=0, high=100, step=100)
@@ -127,6 +129,11 @@ class SessionMachine:
         self.gestured: list[str] = []
         """Gestures the avatar is to make (the frame pipeline drains it)."""
         self.blocked: str | None = None
+        self.recentre_requests: list[str | None] = []
+        """Recentres asked for and not yet applied (``posture`` or None: keep it)."""
+        self.headset_away: str | None = None
+        """Why the client is not in the headset's scene now (``--display openxr``): the
+        exposure cannot start or resume until it is back."""
         """Why the exposure can no longer be shown (its scenario failed), if it cannot."""
         self._resume_to: SessionState = "exposure"
         self._checkins = 0
@@ -185,6 +192,9 @@ class SessionMachine:
                     return [self._move("baseline", "session started")]
                 if state == "baseline" and self.blocked is not None:
                     raise self._refuse("start", f"the scenario failed: {self.blocked}")
+                if state == "baseline" and self.headset_away is not None:
+                    raise self._refuse("start", f"the headset is not in use: "
+                                       f"{self.headset_away}")
                 if state == "baseline":
                     self._check_risks("start")
                     return [self._move("exposure", "exposure started")]
@@ -194,6 +204,9 @@ class SessionMachine:
                     raise self._refuse("resume")
                 if self.blocked is not None and self._resume_to == "exposure":
                     raise self._refuse("resume", f"the scenario failed: {self.blocked}")
+                if self.headset_away is not None and self._resume_to == "exposure":
+                    raise self._refuse("resume", f"the headset is not in use: "
+                                       f"{self.headset_away}")
                 if self._resume_to == "exposure":
                     self._check_risks("resume")
                 return [self._move(self._resume_to, "resumed")]
@@ -283,6 +296,14 @@ class SessionMachine:
                     summary=args.summary, reasons=args.reasons, actor=args.actor)]
             case c.Describe():
                 return []  # answered by the host, from what it runs
+            case c.Recentre():
+                # Applied by the frame loop at the start of the next frame.
+                self.recentre_requests.append(args.posture)
+                posture = f" ({args.posture})" if args.posture else ""
+                return [Alert(code="recentred", severity="info",
+                              message=f"the client's view was recentred{posture}"
+                                      + (f": {args.reason}" if args.reason else ""),
+                              details={"posture": args.posture or ""})]
             case c.Speak():
                 if not self.avatar:
                     raise CommandRejected("not_allowed", "this session has no avatar (the "
@@ -597,6 +618,19 @@ class SessionMachine:
             # A paused exposure is still on screen: without a therapist, the safe place.
             events.append(self._move("safe_hold", "console lost", actor="server"))
         return events + self._withdraw_consent("the console was lost")
+
+    def headset_left(self, why: str) -> list[object]:
+        """The client is no longer in the headset's scene (taken off, focus lost, runtime
+        gone): a session showing the exposure goes to the safe place and waits there."""
+        self.headset_away = why
+        events: list[object] = []
+        if self.state in LIVE_OR_PAUSED:
+            events.append(self._move("safe_hold", f"headset: {why}", actor="server"))
+        return events + self._withdraw_consent("the headset left the scene")
+
+    def headset_returned(self) -> None:
+        """The headset is back in focus; nothing resumes by itself (the therapist does)."""
+        self.headset_away = None
 
     def scene_failed(self, why: str) -> list[object]:
         """The exposure scene broke: hold the session safe, and keep the exposure closed."""

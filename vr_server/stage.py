@@ -120,6 +120,12 @@ class Stage:
         if safe == self.showing_safe:
             return
         self.showing_safe = safe
+        # Where the exposure had carried the client does not carry over: the other scene
+        # starts from its viewpoint (a cut, which the comfort vignette does not treat as
+        # motion).
+        self.client.carried = Point3(0, 0, 0)
+        self.client.carried_heading = 0.0
+        self._carry()
         if safe:
             # The exposure goes first, before any of the safe place's code runs.
             self.engine.scene.hide()
@@ -165,11 +171,18 @@ class Stage:
             safe_runner = self.safe_runner
             if safe_runner is not None:
                 self._guard("safe", lambda: safe_runner.step(dt))
+            self._carry()
             self.safe_sound.update(self.world)
             return self.runner.values
         self._guard("exposure", lambda: self.runner.step(dt))
+        self._carry()
         self.sound.update(self.world)
         return self.runner.values
+
+    def _carry(self) -> None:
+        """Move the client's rig to where the shown scene has carried them."""
+        carried = self.client.carried
+        self.engine.rig.set_pos_hpr(carried, (self.client.carried_heading, 0, 0))
 
     def floor_area(self) -> tuple[float, float, float, float] | None:
         """The shown scene's walled floor (:meth:`Scenario.floor_area`) in world coordinates,

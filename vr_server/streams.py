@@ -37,3 +37,13 @@ FRAME_STATS = StreamDescriptor(
     units=("1/s", "ms", "ms", "ms", "ms", ""), nominal_rate=1.0, dtype="float64")
 """Once a second: frames per second, frame interval and the server's own work per frame
 (scenario, client, telemetry, commands; not the draw) at p50 and p99."""
+
+
+CONTROLLERS = StreamDescriptor(
+    name="controllers", kind="controller",
+    channels=tuple(f"{hand}_{c}" for hand in ("left", "right")
+                   for c in ("x", "y", "z", "qw", "qx", "qy", "qz", "trigger", "grip")),
+    units=tuple(u for _ in range(2) for u in ("m", "m", "m", "", "", "", "", "", "")),
+    nominal_rate=90.0, dtype="float32")
+"""With a headset, one sample per frame: each controller's grip pose in the world and how far
+its trigger and grip are pressed (0-1); NaN where a controller is not tracked."""

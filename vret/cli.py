@@ -108,17 +108,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from vr_server.engine import DisplayConfig
         from vr_server.mirror import MirrorConfig
         from vr_server.virtual_client import VirtualClientParams
+        from vr_server.xr.headset import HeadsetConfig
 
+        size = args.size
+        xr = None
+        if args.display == "openxr":
+            # Before anything is recorded: no runtime or no headset ends here, with the
+            # reason, and no session is opened.
+            xr = _open_xr(args)
+            size = xr[1].eye_size
+            print(f"headset: {xr[1].system} on {xr[1].runtime}, {size[0]}x{size[1]} per eye"
+                  f"{', eye tracking' if xr[1].eye_gaze else ''}", flush=True)
         runner = ServerApp(AppConfig(
             scenario=args.scenario, safe_place=args.safe_place, host=host_config,
-            display=DisplayConfig(mode=args.display, size=args.size, shading=args.shading,
+            display=DisplayConfig(mode=args.display, size=size, shading=args.shading,
                                   frame_rate=args.frame_rate, audio=args.audio),
+            headset=HeadsetConfig(posture=args.posture),
+            comfort_vignette=args.comfort_vignette,
             virtual_client=args.virtual_client, avatar_mode=args.avatar_mode,
             avatar_model=(None if args.avatar_model is None
                           else BodyModel(args.avatar_model, args.avatar_joint_map)),
             consent=args.consent, checkin_interval_s=args.checkin_every,
             gaze_dwell=args.gaze_dwell, client=VirtualClientParams(ruptures=tuple(args.rupture)),
-            mirror=MirrorConfig(rate_hz=args.mirror_rate, width=args.mirror_width)))
+            mirror=MirrorConfig(rate_hz=args.mirror_rate, width=args.mirror_width)), xr=xr)
         host = runner.host
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -138,6 +150,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         runner.close()
     print(f"session {host.session_id} recorded in {host.store_path}", flush=True)
+    return 0
+
+
+class XrSetupError(Exception):
+    """The headset cannot be used: the message says what is missing and how to fix it."""
+
+
+def _open_xr(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The headset's backend (the runtime, or a scripted fake) and what its probe found."""
+    from vr_server.xr.types import XrUnavailable
+
+    backend: Any
+    if args.xr_fake is not None:
+        from vr_server.xr.fake import FakeScript, FakeXr
+
+        backend = FakeXr(FakeScript.from_json(args.xr_fake))
+    else:
+        from vr_server.xr.openxr_runtime import OpenXrRuntime
+
+        backend = OpenXrRuntime()
+    try:
+        return backend, backend.probe()
+    except XrUnavailable as exc:
+        backend.close()
+        raise XrSetupError(f"{exc}\nNo session was opened and nothing was recorded. "
+                           "See docs/headsets.md; `vret headset` checks the set-up.") from exc
+
+
+def cmd_headset(args: argparse.Namespace) -> int:
+    """Check the headset: which OpenXR runtime and headset are found, and what they offer."""
+    info = _open_xr(args)
+    backend, found = info
+    backend.close()
+    print(f"runtime: {found.runtime}\nheadset: {found.system}\n"
+          f"per eye: {found.eye_size[0]}x{found.eye_size[1]}\n"
+          f"eye tracking: {'yes' if found.eye_gaze else 'no'}\n"
+          f"graphics: {found.graphics or 'chosen when the session opens'}\n"
+          "ready: `vret serve --display openxr` will use it")
     return 0
 
 
@@ -386,12 +436,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scenario name or .py file (default heights; see `vret scenario list`)")
     p.add_argument("--safe-place", default="safe_place",
                    help="the calm scene shown on stop and breaks (default safe_place)")
-    p.add_argument("--display", choices=["offscreen", "window", "stereo", "none"],
+    p.add_argument("--display", choices=["offscreen", "window", "stereo", "openxr", "none"],
                    default=default_display_mode(),
                    help="offscreen (default without a screen), window (default with one), "
-                        "stereo (side by side), or none (telemetry only, simulated sensors)")
+                        "stereo (side by side), openxr (a headset, through its OpenXR "
+                        "runtime; see docs/headsets.md), or none (telemetry only, simulated "
+                        "sensors)")
     p.add_argument("--size", type=_size, default=(1280, 720),
-                   help="pixels of the client's view, per eye in stereo (default 1280x720)")
+                   help="pixels of the client's view, per eye in stereo (default 1280x720; "
+                        "with openxr the runtime's)")
+    _add_xr_args(p)
+    p.add_argument("--posture", choices=["standing", "seated"], default="standing",
+                   help="openxr: standing (the real floor, default) or seated (eyes at a "
+                        "seated height); the console's Recentre can switch it")
+    p.add_argument("--no-comfort-vignette", dest="comfort_vignette", action="store_false",
+                   help="do not dim the edges of the view while a scenario moves the client")
     p.add_argument("--shading", choices=["pbr", "basic"], default="pbr",
                    help="physically based (default) or basic lighting")
     p.add_argument("--frame-rate", type=_positive, default=90.0, help="frames per second (90)")
@@ -448,6 +507,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_bounded_int(0, 2**32 - 1), default=0,
                    help="seed of the simulated client")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("headset", help="check the headset's OpenXR runtime",
+                       description=cmd_headset.__doc__)
+    _add_xr_args(p)
+    p.set_defaults(func=cmd_headset)
 
     p = sub.add_parser("monitor", help="print live stream rates, latency and loss",
                        description=cmd_monitor.__doc__)
@@ -556,6 +620,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_xr_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--xr-fake", type=Path, metavar="SCRIPT.json",
+                   help="openxr: a scripted stand-in for the runtime and headset (poses, "
+                        "buttons, state changes; see docs/headsets.md), to try the headset "
+                        "path without one")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vret`` command."""
     args = build_parser().parse_args(argv)
@@ -563,7 +634,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
-    except (TelemetryError, OSError, ValueError, ScenarioError, DisplayError) as exc:
+    except (TelemetryError, OSError, ValueError, ScenarioError, DisplayError,
+            XrSetupError) as exc:
         # What went wrong, in one line; a traceback only with --verbose.
         logging.getLogger("vret").debug("failure", exc_info=True)
         print(f"vret {args.command}: {exc}", file=sys.stderr)
