@@ -44,6 +44,7 @@ from telemetry.schemas import (
     StateChange,
 )
 from telemetry.store import SessionRecord, SessionStore, StoredEvent
+from vr_server.comfort import ComfortVignette
 from vr_server.engine import Engine
 from vr_server.rating_panel import RatingPanel
 from vr_server.stage import Stage
@@ -138,7 +139,11 @@ def load_recording(store: SessionStore, session_id: str) -> Recording:
     if not len(t_ns):
         raise ReplayError(f"session {session_id} recorded no frames")
     for name, (t, _) in data.items():
-        if len(t) != len(t_ns) or not np.array_equal(t, t_ns):
+        # A headset's poses carry the time they are seen at (the runtime's predicted display
+        # time, a little after the frame's start); every other row carries the frame's start.
+        posed = name in ("head_pose", "gaze")
+        if len(t) != len(t_ns) or not (np.all(t >= t_ns) if posed
+                                       else np.array_equal(t, t_ns)):
             raise ReplayError(f"session {session_id}: the {name} stream does not have a row "
                               "for every frame; the recording is incomplete")
     order = np.argsort(t_ns, kind="stable")
@@ -246,6 +251,7 @@ class Replayer:
         self.stage: Stage | None = None
         self.avatar: Avatar | None = None
         self.panel: RatingPanel | None = None
+        self.vignette: ComfortVignette | None = None
         self.index = -1
         self.divergence = 0.0
 
@@ -262,6 +268,11 @@ class Replayer:
         avatar.load(spec.viewpoint, spec.view_heading)
         self.stage, self.avatar = stage, avatar
         self.panel = RatingPanel(engine.world)
+        # The comfort vignette follows the rig as it did live (sessions recorded before it
+        # existed had none).
+        self.vignette = ComfortVignette(
+            engine.rig, engine.world, engine.cameras,
+            enabled=bool(self.recording.settings.get("comfort_vignette", False)))
         self.index = -1
         self.divergence = 0.0
         self._state = "ready"
@@ -276,8 +287,12 @@ class Replayer:
             self.avatar.unload()
         if self.panel is not None:
             self.panel.remove()
+        if self.vignette is not None:
+            self.vignette.remove()
+            self.vignette = None
         if self.stage is not None:
             self.stage.unload()
+            self.engine.rig.set_pos_hpr(0, 0, 0, 0, 0, 0)
         self.stage = self.avatar = self.panel = None
         self.index = -1
 
@@ -356,6 +371,8 @@ class Replayer:
         # The scene.
         live = self._state in LIVE_STATES
         stage.update(dt if live or stage.showing_safe else 0.0)
+        if self.vignette is not None:
+            self.vignette.update(dt)
         avatar.area = stage.floor_area()
         avatar.update(dt, now, head, stage.client.heading, self._placement, engine.world)
         avatar.queue.journal.clear()

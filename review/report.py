@@ -27,6 +27,7 @@ from telemetry.schemas import (
     CheckInAnswered,
     CheckInAsked,
     ControllerDecision,
+    HeadsetState,
     LevelChange,
     QuestionnaireResponse,
     QuestionnaireStarted,
@@ -117,7 +118,7 @@ def _lane_of(body: object) -> str | None:
         return "ruptures"
     if isinstance(body, QuestionnaireResponse | QuestionnaireStarted):
         return "questionnaires"
-    if isinstance(body, Alert):
+    if isinstance(body, Alert | HeadsetState):
         return "alerts"
     return None
 
@@ -173,6 +174,8 @@ def describe(body: object) -> str:
             return f"risk acknowledged on {body.response_id}: {body.note}"
         case Alert():
             return f"{body.severity} alert {body.code}: {body.message}"
+        case HeadsetState():
+            return f"headset {body.previous} -> {body.state}: {body.reason}"
     return getattr(body, "kind", type(body).__name__)
 
 

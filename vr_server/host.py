@@ -148,6 +148,8 @@ class SessionHost:
         self.source: InputSource = source or SimulatedSensors(seed=config.seed)
         self.frame = 0
         self.stop_requested = threading.Event()
+        self.headset_now: str | None = None
+        """The headset's OpenXR session state (None: no headset)."""
         self.event_listeners: list[Callable[[int, Any], None]] = []
         """Called with ``(t_session_ns, body)`` for every event recorded (the rupture
         detector listens), on the thread that records it."""
@@ -276,6 +278,7 @@ class SessionHost:
 
     def headset_state(self, change: HeadsetState) -> None:
         """Log the headset's new OpenXR session state (``--display openxr``)."""
+        self.headset_now = change.state
         if self.store_error is None:
             self._record(change)
 
@@ -352,6 +355,8 @@ class SessionHost:
         except ValueError as exc:  # a broken definition: the session runs, the forms wait
             log.error("questionnaires cannot be described: %s", exc)
             description["questionnaires"] = []
+        if self.headset_now is not None:  # a console joining late learns the headset's state
+            description["headset"] = {"state": self.headset_now}
         description.update(json.loads(self.config.description or "{}"))
         return json.dumps(description)
 

@@ -70,6 +70,7 @@ function show(id) {
 function renderAll(s) {
   buildControls(s);
   renderBadges(s);
+  renderHeadset(s);
   renderFrame(s);
   renderList($("alerts"), s.alerts, (a) => el("li", {class: a.severity}, `${a.code}: ${a.message}`));
   renderList($("results"), s.results, (r) => el("li", {class: r.ok ? "ok" : "error"}, r.text));
@@ -106,6 +107,16 @@ function renderBadges(s) {
       return el("tr", {}, el("td", {}, p ? p.label : k), el("td", {}, `${v.toFixed(2)} ${p ? p.unit : ""}`));
     }));
   }
+}
+
+function renderHeadset(s) {
+  if (s.id !== current) return;
+  const badge = $("b-headset");
+  badge.hidden = !s.headset;
+  if (!s.headset) return;
+  // Only "focused" means the client sees the session and can reach its stop.
+  badge.textContent = "headset " + (s.headset === "focused" ? "on" : s.headset);
+  badge.className = "badge " + (s.headset === "focused" ? "headset-on" : "headset-away");
 }
 
 function renderFrame(s) {
@@ -354,6 +365,7 @@ function receive(update) {
     case "history":
       s.state = update.state; s.spec = update.spec; s.scene = update.scene;
       s.params = update.params; s.frame = update.frame; s.connected = update.connected;
+      if (s.spec && s.spec.headset) s.headset = s.spec.headset.state;
       if (!s.plots) s.plots = makePlots();
       for (const [name, data] of Object.entries(update.series)) plotAdd(s, name, data.t, data.v);
       for (const e of update.events) onEvent(s, e);
@@ -361,7 +373,8 @@ function receive(update) {
       break;
     case "spec":
       s.spec = update.spec;
-      if (s.id === current) { buildControls(s); renderBadges(s); }
+      if (s.spec.headset && !s.headset) s.headset = s.spec.headset.state;
+      if (s.id === current) { buildControls(s); renderBadges(s); renderHeadset(s); }
       break;
     case "series":
       plotAdd(s, update.name, update.t, update.v);
@@ -462,13 +475,18 @@ function onEvent(s, update) {
     renderRisk(s);
   }
   else if (e.kind === "annotation") text += `: ${e.text}`;
+  else if (e.kind === "headset_state") {
+    text += `: ${e.previous} → ${e.state} (${e.reason})`;
+    s.headset = e.state; renderHeadset(s);
+  }
   else if (e.kind === "scenario_event") text += `: ${e.name}`;
   s.log.push(text);
   if (s.log.length > 2000) s.log.shift();
   const color = MARK_COLORS[e.kind];
   if (color && s.plots) for (const plot of Object.values(s.plots)) plot.mark(t, e.kind, color);
   if (e.kind === "alert" && (e.code === "client_stop" || e.code === "console_lost"
-                             || e.code === "questionnaire_flag")) {
+                             || e.code === "questionnaire_flag" || e.code === "headset_away"
+                             || e.code === "headset_error")) {
     addAlert(s, {code: e.code, severity: e.severity, message: e.message});
   }
   if (e.kind === "alert" && e.code === "questionnaire_flag" && e.details.requires_acknowledgement
@@ -537,6 +555,10 @@ function sendControl(message) {
 
 function wire() {
   $("stop").addEventListener("click", () => send("stop", {reason: "stop button"}, "STOP"));
+  $("recentre").addEventListener("click", () => {
+    const posture = $("posture").value;
+    send("recentre", posture ? {posture} : {}, `recentre${posture ? " (" + posture + ")" : ""}`);
+  });
   for (const b of document.querySelectorAll("[data-cmd]")) {
     b.addEventListener("click", () => send(b.dataset.cmd));
   }

@@ -550,3 +550,46 @@ def test_a_detected_rupture_is_coded_and_repaired_in_the_console(
                      "own contribution to the ruptures 2", "resolution 4", "confirmed",
                      "vret replay s-rupture --at"):
         assert expected in section, expected
+
+
+def test_a_headset_session_shows_its_state_and_is_recentred_from_the_console(
+        tmp_path: Path, browser: Any, images: Path) -> None:
+    """A session on a (scripted) headset: the console shows whether the headset is on,
+    recentres the client seated, and shows the hold when the headset is taken off."""
+    script = tmp_path / "headset.json"
+    script.write_text(json.dumps({
+        "head": [{"t": 0, "position": [0.3, -0.2, 1.62], "heading": 35}],
+        "states": [{"at": 20.0, "state": "visible"}, {"at": 20.1, "state": "synchronized"}],
+        "eye_size": [320, 180]}))
+    data = tmp_path / "data"
+    with session_and_console(tmp_path, "s-headset", "--display", "openxr", "--xr-fake",
+                             str(script), "--mirror-rate", "4") as url:
+        context = browser.new_context(bypass_csp=True, viewport={"width": 1500, "height": 1000})
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_selector("button.tab[data-session='s-headset']")
+        badge = page.locator("#b-headset")
+        playwright_api.expect(badge).to_have_text("headset on", timeout=30_000)
+        page.click("button[data-cmd='start']")
+        wait_result(page, r"start: done .* state baseline")
+        page.click("button[data-cmd='start']")
+        wait_result(page, r"start: done .* state exposure")
+        page.select_option("#posture", "seated")
+        page.click("#recentre")
+        wait_result(page, r"recentre \(seated\): done")
+        record = wait_for_event(data, "s-headset", lambda e: getattr(e.body, "code", "")
+                                == "recentred")
+        assert record.body.details["posture"] == "seated"
+        # Taken off: the badge says so, the alert is shown, the exposure is held.
+        playwright_api.expect(badge).to_have_text("headset synchronized", timeout=40_000)
+        playwright_api.expect(page.locator("#alerts li", has_text="headset_away")).to_have_count(
+            1, timeout=10_000)
+        playwright_api.expect(page.locator("#b-state")).to_have_text("safe_hold")
+        page.click("button[data-cmd='resume']")
+        wait_result(page, r"resume: .*headset is not in use")
+        top = page.locator(".mirror-wrap").bounding_box()
+        bottom = page.locator("#alerts").bounding_box()
+        page.screenshot(path=str(images / "console-headset.png"), clip={
+            "x": top["x"] - 8, "y": top["y"] - 8, "width": top["width"] + 16,
+            "height": bottom["y"] + bottom["height"] - top["y"] + 16})
+        context.close()

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from panda3d.core import Point3
 
+from review.replay import Replayer, open_recording
 from telemetry import commands as c
 from telemetry.client import CommandClient
 from telemetry.connection import ConnectionInfo
@@ -99,9 +100,11 @@ ELEVATOR = Path(__file__).resolve().parents[2] / "examples" / "glass_elevator.py
 
 
 @pytest.mark.timeout(120)
-def test_a_scenario_carries_the_client_and_the_server_softens_the_ride(tmp_path: Path) -> None:
+def test_a_scenario_carries_the_client_and_the_server_softens_the_ride(
+        tmp_path: Path, engine: Engine) -> None:
     """`vret serve` with the glass elevator: one floor up is ridden at 1.5 m/s, the head goes
-    up with the cab, and the vignette's start and end are logged around the ride."""
+    up with the cab, and the vignette's start and end are logged around the ride; a replay of
+    the record shows the vignette during the ride too."""
     conn = tmp_path / "conn.json"
     process = subprocess.Popen(
         [sys.executable, "-m", "vret", "serve", "--scenario", str(ELEVATOR), "--display",
@@ -134,3 +137,11 @@ def test_a_scenario_carries_the_client_and_the_server_softens_the_ride(tmp_path:
     before = head[t_head < ride.t_applied_ns, 2]
     after = head[t_head > ended * 1e9, 2]
     assert abs(np.median(after) - np.median(before) - 4.0) < 0.2  # carried up one floor
+    # The replay steps the same ride: the rig rises and the vignette closes mid-ride.
+    recording = open_recording(tmp_path / "data", "s-ride")
+    mid = int(np.argmax(recording.t_ns >= (started + 1.0) * 1e9))
+    with Replayer(engine, recording, scenario=str(ELEVATOR)) as replay:
+        replay.seek(mid)
+        assert replay.vignette is not None and replay.vignette.strength > 0.9
+        assert 0.5 < engine.rig.get_z() < 3.5
+    assert engine.rig.get_pos() == Point3(0, 0, 0)  # the replay left the engine as it was

@@ -458,8 +458,8 @@ class OpenXrRuntime:
         if handles.kind == "egl" and not egl_ok:
             raise XrUnavailable(
                 "the OpenXR runtime offers no OpenGL binding vret can use for offscreen (EGL) "
-                "rendering: it lacks XR_MNDX_egl_enable. Run with a window on an X display "
-                "(GLX), or use Monado, which offers EGL.")
+                "rendering: it lacks XR_MNDX_egl_enable. Start vret on an X display (DISPLAY "
+                "set: it then renders through GLX), or use Monado or WiVRn, which offer EGL.")
         if handles.kind == "opengl-xlib" and not glx_ok:
             raise XrUnavailable(
                 "the OpenXR runtime offers no OpenGL binding vret can use with an X11 (GLX) "

@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from panda3d.core import Point3
 
+from review.replay import Replayer, open_recording
 from telemetry import commands as c
 from telemetry.client import CommandClient
 from telemetry.connection import ConnectionInfo
@@ -28,6 +30,7 @@ from telemetry.errors import CommandFailed
 from telemetry.schemas import Alert, CheckInAnswered, HeadsetState, StateChange
 from telemetry.store import SessionStore, StoredEvent
 from tests.servers import wait_for_event
+from vr_server.engine import Engine
 from vr_server.streams import CONTROLLERS, SCENE_CHANNELS
 
 COL = {name: i for i, name in enumerate(SCENE_CHANNELS)}
@@ -197,10 +200,18 @@ def test_taking_the_headset_off_holds_the_session_until_the_therapist_resumes(
              if isinstance(e.body, StateChange)]
     held = moves.index(("safe_hold", "server"))
     assert moves[held + 1] == ("exposure", "therapist")  # resumed only by the therapist
+    # The review report puts the headset's states on the session's timeline and log.
+    report = run.data_dir / "report.html"
+    subprocess.run([sys.executable, "-m", "vret", "review", run.session, "--data-dir",
+                    str(run.data_dir), "-o", str(report)], check=True, capture_output=True,
+                   timeout=60)
+    text = report.read_text()
+    assert "headset focused -&gt; visible" in text or "headset focused -> visible" in text
+    assert "headset_away" in text
 
 
 def test_poses_carry_the_predicted_display_time_on_the_session_clock(
-        main_run: tuple[Run, dict[str, Any]]) -> None:
+        main_run: tuple[Run, dict[str, Any]], engine: Engine) -> None:
     run, _seen = main_run
     t_head, head = _samples(run, "head_pose")
     t_scene, _ = _samples(run, "scene")
@@ -211,8 +222,12 @@ def test_poses_carry_the_predicted_display_time_on_the_session_clock(
     tracked = t_head != t_scene
     first = int(np.argmax(tracked))
     assert first < 200 and tracked[first:].all()
-    ahead = (t_head - t_scene)[first:]  # predicted display time minus the frame's start
-    assert (ahead > 0).all() and (ahead < 4 * period).all()
+    # The predicted display time minus the frame's start: about a period ahead (the fake
+    # runtime predicts one refresh after it releases the frame); a frame started late on a
+    # loaded machine may begin after its predicted time, never by much.
+    ahead = (t_head - t_scene)[first:]
+    assert 0 < np.median(ahead) < 2 * period
+    assert (ahead > -3 * period).all() and (ahead < 6 * period).all()
     # Display times lie on the display's refresh grid: a frame that took longer than a
     # period (software rendering here) is shown one or more refreshes later.
     steps = np.diff(t_head[first:]) / period
@@ -228,6 +243,13 @@ def test_poses_carry_the_predicted_display_time_on_the_session_clock(
     recentres = [e for e in run.events() if isinstance(e.body, Alert)
                  and e.body.code == "recentred"]
     assert recentres and recentres[0].body.details["posture"] == "seated"
+
+    # The record replays: a headset session's frame puts the head where it was recorded.
+    recording = open_recording(run.data_dir, run.session)
+    with Replayer(engine, recording) as replay:
+        replay.seek(len(recording) // 2)
+        where = engine.head.get_pos(engine.world)
+        assert where.almost_equal(Point3(*recording.head[len(recording) // 2, :3]), 1e-4)
 
 
 def test_every_lifecycle_state_is_handled_and_the_session_survives_a_lost_runtime(
