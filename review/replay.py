@@ -140,9 +140,10 @@ def load_recording(store: SessionStore, session_id: str) -> Recording:
         raise ReplayError(f"session {session_id} recorded no frames")
     for name, (t, _) in data.items():
         # A headset's poses carry the time they are seen at (the runtime's predicted display
-        # time, a little after the frame's start); every other row carries the frame's start.
+        # time, about a frame after the frame's start), one per frame in the frames' order;
+        # every other row carries the frame's start.
         posed = name in ("head_pose", "gaze")
-        if len(t) != len(t_ns) or not (np.all(t >= t_ns) if posed
+        if len(t) != len(t_ns) or not (np.all(np.diff(t) > 0) if posed
                                        else np.array_equal(t, t_ns)):
             raise ReplayError(f"session {session_id}: the {name} stream does not have a row "
                               "for every frame; the recording is incomplete")

@@ -89,6 +89,8 @@ class RatingPanel:
         self.cells: list[Cell] = []
         self._cards: list[NodePath] = []
         self._hover: int | None = None
+        self._pointed: int | None = None
+        """The cell a controller's ray was on last frame."""
         self._dwell = 0.0
         self._closing_in: float | None = None
         self._held: int | None = -1
@@ -195,6 +197,7 @@ class RatingPanel:
         self._cards.clear()
         self.cells.clear()
         self._hover = None
+        self._pointed = None
         self._dwell = 0.0
 
     # ------------------------------------------------------------------ each frame
@@ -228,10 +231,14 @@ class RatingPanel:
         if not self.is_open or self._closing_in is not None:
             return None
         index = self.cell_at(origin, direction)
-        if index is not None and index != self._hover:
-            self._paint(self._hover, "cell")
-            self._hover = index
-            self._paint(index, "hover", 1.0)
+        # Only a ray that moves onto another cell moves the highlight, so a thumbstick can
+        # move it on from where the controller rests.
+        if index != self._pointed:
+            self._pointed = index
+            if index is not None:
+                self._paint(self._hover, "cell")
+                self._hover = index
+                self._paint(index, "hover", 1.0)
         return self.highlighted()
 
     def step(self, delta: int) -> Cell | None:

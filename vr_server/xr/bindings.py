@@ -57,10 +57,12 @@ PROFILES: dict[str, dict[str, dict[str, str]]] = {
                "thumbstick": "input/thumbstick",
                "thumbstick_click": "input/thumbstick/click", **_POSES}
         for hand in ("left", "right")},
+    # The Vive's trackpad reports where a thumb rests on it, so it does not move the panel's
+    # choice (a resting thumb would); its click answers.
     "/interaction_profiles/htc/vive_controller": {
         hand: {"trigger": "input/trigger/value", "squeeze": "input/squeeze/click",
-               "menu": "input/menu/click", "thumbstick": "input/trackpad",
-               "thumbstick_click": "input/trackpad/click", **_POSES}
+               "menu": "input/menu/click", "thumbstick_click": "input/trackpad/click",
+               **_POSES}
         for hand in ("left", "right")},
     "/interaction_profiles/microsoft/motion_controller": {
         hand: {"trigger": "input/trigger/value", "squeeze": "input/squeeze/click",

@@ -56,7 +56,6 @@ from vr_server.xr.types import (
     Tracking,
     XrBackend,
     XrPose,
-    XrUnavailable,
     XrView,
 )
 
@@ -164,6 +163,7 @@ class Headset:
         """Set when the eyes' frustums changed (the comfort vignette refits to them)."""
         self._draw_np: NodePath | None = None
         self._frame_ended = True
+        self._errors = 0
         self._closed = False
 
     # ------------------------------------------------------------ set-up
@@ -189,13 +189,17 @@ class Headset:
         if self._closed:
             return
         self._closed = True
-        if self.running:
-            try:
-                self.backend.request_exit()
+        try:
+            self._end_frame_empty()
+            if self.running and self.state == "stopping":
                 self.backend.end_session()
-            except Exception:  # shutting down: a runtime error changes nothing now
-                log.exception("ending the headset's session failed")
-            self.running = False
+            elif self.running:
+                # Ask the runtime to take the headset back (it shows its own place); the
+                # session is destroyed now rather than waiting for it to reach stopping.
+                self.backend.request_exit()
+        except Exception as exc:  # shutting down: a runtime error changes nothing now
+            log.warning("ending the headset's session: %s: %s", type(exc).__name__, exc)
+        self.running = False
         try:
             self.backend.destroy_session()
         finally:
@@ -210,6 +214,9 @@ class Headset:
     def frame_start(self) -> None:
         """The runtime's news, then (while the session runs) wait for, begin and locate the
         frame."""
+        # A frame begun but never ended (its draw did not run: a window minimised) would make
+        # the runtime discard every later frame: end it, empty, first.
+        self._end_frame_empty()
         self.tracking = None
         self.timing = None
         if self._reconnect_at is not None and time.monotonic() >= self._reconnect_at:
@@ -226,7 +233,7 @@ class Headset:
             self.timing = timing
             tracking = self.backend.locate(timing.display_time)
         except Exception as exc:  # a runtime error must not take the session down
-            self._failed(exc)
+            self._error(exc)
             return
         self.tracking = tracking
         self.pose_t_ns = self.host.clock.from_monotonic(
@@ -246,11 +253,14 @@ class Headset:
         elif state == "focused":
             self.host.headset_returned()
         elif state == "stopping":
-            self._stop_running()
+            self._stop_running(end=True)
         elif state in ("loss_pending", "exiting"):
-            self._stop_running()
+            # The session is over either way (ending it is only for ``stopping``).
+            self._stop_running(end=False)
             self.backend.destroy_session()
             if state == "loss_pending":
+                # The runtime's instance goes too: a new one is made when reconnecting.
+                self.backend.close()
                 self._reconnect_at = time.monotonic() + self.config.reconnect_s
             else:
                 self._gone = True
@@ -258,14 +268,45 @@ class Headset:
                                    or state in ("loss_pending", "exiting", "stopping")):
             self.host.headset_left(REASONS[state])
 
-    def _stop_running(self) -> None:
+    def _stop_running(self, end: bool) -> None:
+        self._frame_ended = True  # nothing is submitted to a session that stops
         if self.running:
             self.running = False
-            try:
-                self.backend.end_session()
-            except Exception:
-                log.exception("ending the headset's session failed")
+            if end:
+                try:
+                    self.backend.end_session()
+                except Exception as exc:
+                    log.warning("ending the headset's session: %s: %s", type(exc).__name__,
+                                exc)
         ClockObject.get_global_clock().set_mode(ClockObject.M_limited)
+
+    def _error(self, exc: BaseException) -> None:
+        """A runtime call failed: a lost session starts over; any other failure costs this
+        frame only (ended empty) and is logged, the first time and then every 100th."""
+        if self.backend.is_lost(exc):
+            self._failed(exc)
+            return
+        self._errors += 1
+        if self._errors == 1 or self._errors % 100 == 0:
+            log.error("the headset's runtime refused a call (%d so far): %s: %s",
+                      self._errors, type(exc).__name__, exc)
+        if self._errors == 1:
+            self.host.alert("headset_error", "warning",
+                            f"the headset's runtime refused a call: {type(exc).__name__}: "
+                            f"{exc}"[:900])
+        try:
+            self._end_frame_empty()
+        except Exception as again:
+            if self.backend.is_lost(again):
+                self._failed(again)
+
+    def _end_frame_empty(self) -> None:
+        """End a begun frame with no layer (the runtime then shows its own last image)."""
+        if self._frame_ended or self.timing is None or not self.running:
+            self._frame_ended = True
+            return
+        self._frame_ended = True
+        self.backend.end_frame(self.timing, (), None)
 
     def _failed(self, exc: BaseException) -> None:
         """A runtime call failed: hold the session safe and try again with a new session."""
@@ -273,9 +314,11 @@ class Headset:
         self.host.alert("headset_error", "critical",
                         f"the headset's runtime failed: {type(exc).__name__}: {exc}"[:900])
         self.running = False
+        self._frame_ended = True
         ClockObject.get_global_clock().set_mode(ClockObject.M_limited)
         try:
             self.backend.destroy_session()
+            self.backend.close()  # a new instance when reconnecting (a lost one is useless)
         except Exception:
             log.exception("destroying the headset's session failed")
         self.state = "unknown"
@@ -293,6 +336,7 @@ class Headset:
         if tracking is None or self.state != "focused":
             for state in self._hands.values():  # nothing held carries over a gap
                 state.chord_since = None
+                state.chord_fired = False
                 state.trigger = False
             return
         # Holds are timed on the tracking's own clock (the display times the buttons were
@@ -306,6 +350,11 @@ class Headset:
 
     def _hand(self, hand: Hand, inp: HandInput, now_s: float) -> None:
         st = self._hands[hand]
+        if not inp.active:
+            # Input not reaching vret: what was held is forgotten, and its "release" is no
+            # answer.
+            self._hands[hand] = _HandState()
+            return
         was = st.trigger
         st.trigger = inp.trigger >= PRESSED or (was and inp.trigger > RELEASED)
         other = inp.squeeze >= PRESSED or inp.menu
@@ -390,7 +439,7 @@ class Headset:
             else:
                 pos, quat = convert.pose(inp.grip)
                 p = world.get_relative_point(origin, pos)
-                q = origin.get_quat(world) * quat
+                q = quat * origin.get_quat(world)  # Panda3D composes child, then parent
                 row += [p.x, p.y, p.z, q.get_r(), q.get_i(), q.get_j(), q.get_k()]
             row += [inp.trigger, inp.squeeze] if inp is not None else [nan, nan]
         return row
@@ -434,10 +483,8 @@ class Headset:
                 self.backend.create_session("local" if self.posture == "seated" else "stage")
                 self._recentre_due = True
             self.end_frame()
-        except XrUnavailable as exc:
-            self._failed(exc)
         except Exception as exc:  # never let a runtime error out of Panda3D's draw
-            self._failed(exc)
+            self._error(exc)
 
     def end_frame(self) -> None:
         """Hand this frame's eye images to the runtime (an empty frame when it will not show

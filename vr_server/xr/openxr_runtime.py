@@ -336,6 +336,8 @@ class OpenXrRuntime:
         self._to_timespec: Any = None
         self._clock_warned = False
         self._copy_failed = False
+        self._eye_size: tuple[int, int] | None = None
+        """The size of the first probe: vret's eye buffers keep it across reconnections."""
 
     # ------------------------------------------------------------ instance
 
@@ -346,7 +348,15 @@ class OpenXrRuntime:
         xr = _import_xr()
         self._xr = xr
         try:
-            return self._probe(xr)
+            info = self._probe(xr)
+            if self._eye_size is None:
+                self._eye_size = info.eye_size
+            elif info.eye_size != self._eye_size:
+                log.warning("openxr: the headset now recommends %dx%d per eye; vret keeps "
+                            "%dx%d", *info.eye_size, *self._eye_size)
+                self._info = info = SystemInfo(info.runtime, info.system, self._eye_size,
+                                               info.eye_gaze, info.graphics)
+            return info
         except XrUnavailable:
             self.close()
             raise
@@ -478,6 +488,10 @@ class OpenXrRuntime:
     def create_session(self, reference: Reference) -> None:
         """Open the session on the GL context current on this thread, with its spaces,
         swapchains and actions."""
+        if self._instance is None and self._eye_size is not None:
+            # After a lost runtime: a new instance and system (the spec's loss handling). The
+            # swapchains keep the size vret's eye buffers were made at.
+            self.probe()
         if self._instance is None or self._info is None:
             raise XrUnavailable("create_session before a successful probe()")
         if self._session is not None:
@@ -643,12 +657,16 @@ class OpenXrRuntime:
                 break
             except (xr.InstanceLostError, xr.SessionLostError) as exc:
                 log.error("openxr: the runtime was lost (%s)", type(exc).__name__)
-                states.append(self._enter("loss_pending"))
+                if self._state != "loss_pending":  # said once; the server then closes us
+                    states.append(self._enter("loss_pending"))
                 break
             kind = int(event._type)
             if kind == xr.StructureType.EVENT_DATA_SESSION_STATE_CHANGED.value:
                 changed = ctypes.cast(ctypes.byref(event),
                                       ctypes.POINTER(xr.EventDataSessionStateChanged)).contents
+                if not self._is_current(changed.session):
+                    log.info("openxr: a state change of a session already destroyed ignored")
+                    continue
                 name = by_name.get(_enum_name(xr.SessionState, changed._state))
                 if name is not None:
                     states.append(self._enter(name))
@@ -671,6 +689,27 @@ class OpenXrRuntime:
             else:
                 log.debug("openxr: event %d ignored", kind)
         return states
+
+    def _is_current(self, handle: Any) -> bool:
+        """Whether an event's session handle is the session open now."""
+        if self._session is None:
+            return False
+        try:
+            event = ctypes.cast(handle, ctypes.c_void_p).value
+            current = ctypes.cast(self._session.handle, ctypes.c_void_p).value
+        except (TypeError, ctypes.ArgumentError):
+            return True  # cannot tell: trust the runtime
+        return bool(event == current)
+
+    def is_lost(self, error: BaseException) -> bool:
+        """Lost session, lost instance, an invalid handle, or no runtime at all."""
+        if isinstance(error, XrUnavailable):
+            return True
+        xr = self._xr
+        if xr is None:
+            return True
+        return isinstance(error, (xr.SessionLostError, xr.InstanceLostError,
+                                  xr.HandleInvalidError, xr.RuntimeFailureError))
 
     def _enter(self, state: SessionState) -> SessionState:
         self._state = state
@@ -800,7 +839,7 @@ class OpenXrRuntime:
               synced: bool) -> HandInput:
         profile = self._profile(session, hand)
         if not synced:
-            return HandInput(profile=profile)
+            return HandInput(profile=profile, active=False)
         xr = self._xr
         path = self._hand_paths[hand]
         actions = session.actions
@@ -825,9 +864,12 @@ class OpenXrRuntime:
             if self._pose_active(session, actions[name], path):
                 poses[name] = self._locate_space(session.action_spaces[(name, hand)], space,
                                                  display_time)
+        trigger = xr.get_action_state_float(session.handle,
+                                            self._state_info(actions["trigger"], path))
         return HandInput(aim=poses["aim"], grip=poses["grip"], trigger=number("trigger"),
                          squeeze=number("squeeze"), menu=pressed("menu"), thumbstick=thumbstick,
-                         thumbstick_click=pressed("thumbstick_click"), profile=profile)
+                         thumbstick_click=pressed("thumbstick_click"), profile=profile,
+                         active=bool(trigger.is_active))
 
     def _profile(self, session: _Session, hand: Hand) -> str:
         """The hand's interaction profile, asked again after the runtime says it changed."""

@@ -84,6 +84,9 @@ class HandInput:
     thumbstick_click: bool = False
     profile: str = ""
     """The interaction profile the runtime chose for this hand (empty: none yet)."""
+    active: bool = True
+    """False when the controller's input is not reaching vret (disconnected, unbound, the
+    profile changing): its buttons read as released, which is not a release."""
 
 
 @dataclass(frozen=True)
@@ -182,10 +185,16 @@ class XrBackend(Protocol):
         """An ``XrTime`` as a ``time.monotonic_ns()`` reading of this machine."""
         ...
 
+    def is_lost(self, error: BaseException) -> bool:
+        """Whether ``error`` (raised by one of these calls) means the session or the runtime
+        is gone, rather than one call failing."""
+        ...
+
     def destroy_session(self) -> None:
         """Destroy the session and what belongs to it (after ``end_session``, or when lost)."""
         ...
 
     def close(self) -> None:
-        """Destroy the instance. Safe to call twice, and after a failed probe."""
+        """Destroy the instance. Safe to call twice, and after a failed probe; a later
+        ``create_session`` probes again (how vret reconnects to a runtime that was lost)."""
         ...

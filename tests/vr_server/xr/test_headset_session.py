@@ -9,6 +9,7 @@ safe hold when the headset is taken off, recentring, and the poses' timestamps.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -42,8 +43,15 @@ CTL = {name: i for i, name in enumerate(CONTROLLERS.channels)}
 MAIN_SCRIPT: dict[str, Any] = {
     "head": [{"t": 0, "position": [0, 0, 1.6]}],
     "aim": {"right": [{"t": 0, "position": [0, 0, 1.6], "pitch": -4}]},
+    # The eyes look 10 degrees left of where the head faces, and a little down.
+    "gaze": [{"t": 0, "position": [0, 0, 1.6], "heading": 10, "pitch": -3}],
     "presses": [
         {"hand": "right", "button": "trigger", "at": 5.0, "hold": 0.2},
+        # The second check-in: the thumbstick moves the choice two cells right, and its
+        # click answers (the controller still points at 50).
+        {"hand": "right", "button": "thumb_right", "at": 15.5, "hold": 0.15},
+        {"hand": "right", "button": "thumb_right", "at": 15.9, "hold": 0.15},
+        {"hand": "right", "button": "thumbstick_click", "at": 16.4, "hold": 0.15},
         # The stop chord: grip, then the trigger with it, held together for 0.85 s.
         {"hand": "right", "button": "squeeze", "at": 7.0, "hold": 1.0},
         {"hand": "right", "button": "trigger", "at": 7.05, "hold": 0.9},
@@ -55,12 +63,16 @@ MAIN_SCRIPT: dict[str, Any] = {
     "eye_size": [192, 108],
 }
 LIFECYCLE_SCRIPT: dict[str, Any] = {
-    "head": [{"t": 0, "position": [0, 0, 1.6]}],
+    # No controllers: the panel is answered by gaze dwell. It opens 8 degrees below the line
+    # of sight, its cells 4 degrees above its centre: from 3 s the head looks 4 degrees down,
+    # at its 50.
+    "head": [{"t": 0, "position": [0, 0, 1.6]}, {"t": 2.5, "position": [0, 0, 1.6]},
+             {"t": 3.0, "position": [0, 0, 1.6], "pitch": -4}],
     "states": [
-        {"at": 2.0, "state": "stopping"},  # the runtime stops showing the app
-        {"at": 3.0, "state": "ready"},  # and shows it again
-        {"at": 4.5, "state": "loss_pending"},  # the runtime goes away: reconnect in 5 s
-        {"at": 12.0, "state": "exiting"},  # the runtime ends the session for good
+        {"at": 7.0, "state": "stopping"},  # the runtime stops showing the app
+        {"at": 8.0, "state": "ready"},  # and shows it again
+        {"at": 9.5, "state": "loss_pending"},  # the runtime goes away: reconnect in 5 s
+        {"at": 17.0, "state": "exiting"},  # the runtime ends the session for good
     ],
     "eye_size": [160, 90],
 }
@@ -116,7 +128,7 @@ def _is_state(state: str) -> Any:
 @pytest.fixture(scope="module")
 def main_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run, dict[str, Any]]]:
     """The main session, driven once; the tests below read what it recorded."""
-    run = _serve(tmp_path_factory.mktemp("xr"), MAIN_SCRIPT, "s-xr", 17.0)
+    run = _serve(tmp_path_factory.mktemp("xr"), MAIN_SCRIPT, "s-xr", 19.0)
     seen: dict[str, Any] = {}
     try:
         run.wait(_is_state("focused"))
@@ -139,7 +151,9 @@ def main_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run, di
             run.wait(lambda e: isinstance(e.body, Alert) and e.body.code == "headset_back"
                      and e.seq > back[-1])  # the headset put on again
             console.request(c.Resume())
-            time.sleep(0.5)
+            console.request(c.AskCheckIn(instrument="suds"))
+            run.wait(lambda e: isinstance(e.body, CheckInAnswered)
+                     and e.body.checkin_id == "checkin-2")
             ack = console.request(c.Recentre(posture="seated"))
             seen["recentre_frame"] = ack.frame
         run.finish()
@@ -157,8 +171,9 @@ def _samples(run: Run, stream: str) -> tuple[np.ndarray, np.ndarray]:
 def test_the_trigger_answers_the_rating_panel(main_run: tuple[Run, dict[str, Any]]) -> None:
     run, _ = main_run
     answers = [e.body for e in run.events() if isinstance(e.body, CheckInAnswered)]
-    assert len(answers) == 1
+    assert len(answers) == 2
     assert answers[0].answered and answers[0].value == 50.0  # the cell pointed at
+    assert answers[1].answered and answers[1].value == 70.0  # two thumbstick steps right
 
 
 def test_the_stop_chord_stops_in_the_frame_it_completes(
@@ -168,6 +183,11 @@ def test_the_stop_chord_stops_in_the_frame_it_completes(
              and e.body.to_state == "safe_hold" and "stop chord" in e.body.reason]
     assert len(stops) == 1 and stops[0].body.actor == "client"
     t_scene, scene = _samples(run, "scene")
+    # The gaze is the eyes', not the head's: 10 degrees left and 3 down of straight ahead.
+    _, gaze = _samples(run, "gaze")
+    d = gaze[len(gaze) // 3, 3:6]
+    assert math.degrees(math.atan2(-d[0], d[1])) == pytest.approx(10, abs=0.1)
+    assert math.degrees(math.asin(d[2])) == pytest.approx(-3, abs=0.1)
     t_ctl, ctl = _samples(run, CONTROLLERS.name)
     assert len(t_scene) == len(t_ctl)  # one row of each per frame
     trigger, grip = ctl[:, CTL["right_trigger"]], ctl[:, CTL["right_grip"]]
@@ -254,11 +274,17 @@ def test_poses_carry_the_predicted_display_time_on_the_session_clock(
 
 def test_every_lifecycle_state_is_handled_and_the_session_survives_a_lost_runtime(
         tmp_path: Path) -> None:
-    run = _serve(tmp_path, LIFECYCLE_SCRIPT, "s-life", 15.0)
+    run = _serve(tmp_path, LIFECYCLE_SCRIPT, "s-life", 20.0)
+    started = run.wait(_is_state("idle")).t_session_ns * 1e-9  # the script's time 0
     run.wait(_is_state("focused"))
     with CommandClient(run.info) as console:
         console.request(c.Start())
         console.request(c.Start())
+        console.request(c.AskCheckIn(instrument="suds"))
+        answer = run.wait(lambda e: isinstance(e.body, CheckInAnswered))
+        assert answer.body.value == 50.0  # looked at for 1.5 s
+        # The gaze reaches the cell during the turn (2.5-3 s), then dwells 1.5 s on it.
+        assert 3.9 < answer.t_session_ns * 1e-9 - started < 5.5
         run.wait(_is_state("exiting"), timeout_s=40)
         ack = console.request(c.Annotate(text="still recording after the runtime left"))
         assert ack.frame is not None
@@ -272,7 +298,8 @@ def test_every_lifecycle_state_is_handled_and_the_session_survives_a_lost_runtim
                       "exiting"]
     moves = [(e.body.to_state, e.body.reason) for e in run.events()
              if isinstance(e.body, StateChange)]
-    assert moves[2][0] == "safe_hold" and "stopped showing" in moves[2][1]
+    held = next(m for m in moves if m[0] == "safe_hold")
+    assert "stopped showing" in held[1]
     with SessionStore.in_dir(run.data_dir) as store:
         assert store.session(run.session).ended_wall_ns is not None
 

@@ -425,6 +425,8 @@ class FakeRuntime:
     wait_result: int = 0
     state: str = "UNKNOWN"
     _next: int = 0x1000
+    session_handle: int = 0
+    instance_lost: bool = False
     _keep: list[Any] = field(default_factory=list)
 
     # -------------------------------------------------------- plumbing
@@ -486,8 +488,10 @@ class FakeRuntime:
     def _queue_state(self, name: str) -> None:
         xr = self.xr
         self.state = name
-        event = xr.EventDataSessionStateChanged(state=getattr(xr.SessionState, name),
-                                                time=self.now())
+        # Real runtimes name the session an event is about (stale ones are ignored).
+        event = xr.EventDataSessionStateChanged(
+            session=ctypes.cast(ctypes.c_void_p(self.session_handle), xr.Session),
+            state=getattr(xr.SessionState, name), time=self.now())
         self.events.append(event)
 
     def now(self) -> int:
@@ -608,7 +612,8 @@ class FakeRuntime:
         self.binding.update(type=int(binding._type), display=_address(binding.display),
                             context=_address(binding.context), config=_address(binding.config),
                             get_proc_address=_address(binding.get_proc_address))
-        _write_handle(out, self._handle("session"))
+        self.session_handle = self._handle("session")
+        _write_handle(out, self.session_handle)
         self._queue_state("IDLE")
         self._queue_state("READY")
         return 0
@@ -766,6 +771,8 @@ class FakeRuntime:
     # -------------------------------------------------------- frames
 
     def xrPollEvent(self, instance: Any, out: Any) -> int:
+        if self.instance_lost:
+            return -13  # XR_ERROR_INSTANCE_LOST
         if not self.events:
             return 4  # XR_EVENT_UNAVAILABLE
         event = self.events.pop(0)
@@ -1084,6 +1091,41 @@ def test_a_session_without_stage_or_unfocused(
         assert tracking.hands["right"].trigger == 0.0 and tracking.hands["right"].aim is None
         assert tracking.hands["right"].profile.endswith("touch_controller")
         assert tracking.gaze is None
+    finally:
+        runtime.close()
+    assert set(fake.handles.values()) == set()
+
+
+def test_a_lost_runtime_is_said_once_and_reconnecting_makes_a_new_instance(
+        engine: Engine, fake_runtime: Callable[..., FakeRuntime]) -> None:
+    """The spec's loss handling: after XR_ERROR_INSTANCE_LOST the instance is destroyed and a
+    new one created (a new system too); the loss is reported once, not every frame."""
+    fake = fake_runtime()
+    runtime = OpenXrRuntime()
+    try:
+        runtime.probe()
+        runtime.create_session("stage")
+        assert runtime.poll_states() == ["idle", "ready"]
+        runtime.begin_session()
+        runtime.poll_states()
+        stale = fake.session_handle
+        fake.instance_lost = True
+        assert runtime.poll_states() == ["loss_pending"]
+        assert runtime.poll_states() == []  # said once, not every frame
+        assert runtime.is_lost(fake.xr.InstanceLostError())
+        assert not runtime.is_lost(fake.xr.ValidationFailureError())
+        runtime.destroy_session()
+        runtime.close()  # what the headset does on a loss
+        fake.instance_lost = False
+        runtime.create_session("stage")  # probes again: a new instance and system
+        assert fake.calls.count("xrCreateInstance") == 2
+        assert fake.calls.count("xrGetSystem") == 2
+        # A state change still queued for the old session is not taken for the new one's.
+        fresh = fake.session_handle
+        fake.session_handle = stale
+        fake._queue_state("STOPPING")
+        fake.session_handle = fresh
+        assert runtime.poll_states() == ["idle", "ready"]
     finally:
         runtime.close()
     assert set(fake.handles.values()) == set()
