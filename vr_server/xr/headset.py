@@ -164,6 +164,10 @@ class Headset:
         self._draw_np: NodePath | None = None
         self._frame_ended = True
         self._errors = 0
+        self.frames_ended = 0
+        """Frames handed to the runtime from the draw ..."""
+        self.frames_shown = 0
+        """... and those with both eyes' images (the others: the runtime would not show them)."""
         self._closed = False
 
     # ------------------------------------------------------------ set-up
@@ -189,6 +193,8 @@ class Headset:
         if self._closed:
             return
         self._closed = True
+        log.info("headset: %d frames ended from the draw, %d of them with both eyes' images",
+                 self.frames_ended, self.frames_shown)
         try:
             self._end_frame_empty()
             if self.running and self.state == "stopping":
@@ -498,6 +504,8 @@ class Headset:
         if timing.should_render and len(views) == 2:
             textures = [self._native_id(tex) for tex in self.engine.eye_textures]
         self.backend.end_frame(timing, views, textures)
+        self.frames_shown += textures is not None
+        self.frames_ended += 1
 
     def _native_id(self, tex: Any) -> int:
         gsg = self.engine.output.get_gsg()

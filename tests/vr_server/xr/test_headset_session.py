@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -156,7 +157,7 @@ def main_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run, di
                      and e.body.checkin_id == "checkin-2")
             ack = console.request(c.Recentre(posture="seated"))
             seen["recentre_frame"] = ack.frame
-        run.finish()
+        seen["log"] = run.finish()
         yield run, seen
     finally:
         if run.process.poll() is None:
@@ -228,6 +229,18 @@ def test_taking_the_headset_off_holds_the_session_until_the_therapist_resumes(
     text = report.read_text()
     assert "headset focused -&gt; visible" in text or "headset focused -> visible" in text
     assert "headset_away" in text
+
+
+def test_both_eyes_images_reach_the_runtime_from_the_draw(
+        main_run: tuple[Run, dict[str, Any]]) -> None:
+    run, seen = main_run
+    found = re.search(r"headset: (\d+) frames ended from the draw, (\d+) of them with both",
+                      seen["log"])
+    assert found, seen["log"][-2000:]
+    ended, shown = int(found.group(1)), int(found.group(2))
+    t_scene, _ = _samples(run, "scene")
+    assert ended > 0.8 * len(t_scene)  # every frame the session ran, from the draw
+    assert 0.5 * ended < shown < ended  # not while the headset was off (synchronized)
 
 
 def test_poses_carry_the_predicted_display_time_on_the_session_clock(
