@@ -112,6 +112,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         size = args.size
         xr = None
+        if args.xr_fake is not None and args.display != "openxr":
+            raise ValueError("--xr-fake stands in for a headset: use it with --display openxr")
+        if args.display == "openxr" and args.virtual_client:
+            raise ValueError("--virtual-client stands in for a person and their head "
+                             "movements; with --display openxr a person wears the headset")
         if args.display == "openxr":
             # Before anything is recorded: no runtime or no headset ends here, with the
             # reason, and no session is opened.

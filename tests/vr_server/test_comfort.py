@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from telemetry.client import CommandClient
 from telemetry.connection import ConnectionInfo
 from telemetry.schemas import Alert
 from telemetry.store import SessionStore
+from tests.servers import wait_for_connection
 from vr_server.comfort import ComfortVignette, VignetteChange
 from vr_server.engine import Engine
 
@@ -112,11 +112,7 @@ def test_a_scenario_carries_the_client_and_the_server_softens_the_ride(
          "--data-dir", str(tmp_path / "data"), "--connection-file", str(conn),
          "--duration", "12"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while not conn.exists():
-            assert process.poll() is None and time.monotonic() < deadline, \
-                process.communicate()[1][-2000:]
-            time.sleep(0.05)
+        wait_for_connection(conn, process)
         with CommandClient(ConnectionInfo.read(conn)) as console:
             console.request(c.Start())
             console.request(c.Start())

@@ -94,6 +94,28 @@ def test_non_loopback_without_curve_is_refused_from_the_command_line(tmp_path: P
     assert not (tmp_path / "vret-data" / "vret.sqlite3").exists()  # refused before recording
 
 
+def test_headset_options_that_do_not_fit_are_refused_before_recording(tmp_path: Path) -> None:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"eye_size": [64, 36]}))
+    for args, said in (
+            (["--display", "offscreen", "--xr-fake", str(script)], "use it with --display openxr"),
+            (["--display", "openxr", "--xr-fake", str(script), "--virtual-client"],
+             "a person wears the headset"),
+            (["--display", "openxr", "--xr-fake", str(tmp_path / "none.json")],
+             "could not be read"),
+            (["--display", "openxr", "--xr-fake", str(tmp_path)], "could not be read")):
+        result = vret("serve", *args, "--duration", "1", cwd=tmp_path)
+        assert result.returncode == 1 and said in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"presses": [{"hand": "left", "button": "fire", "at": 1}]}))
+    result = vret("headset", "--xr-fake", str(broken), cwd=tmp_path)
+    assert result.returncode == 1 and "presses[0]" in result.stderr
+    result = vret("headset", "--xr-fake", str(script), cwd=tmp_path)
+    assert result.returncode == 0 and "per eye: 64x36" in result.stdout
+    assert not (tmp_path / "vret-data" / "vret.sqlite3").exists()
+
+
 def test_a_server_that_fails_to_start_ends_its_record(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")

@@ -31,7 +31,7 @@ from telemetry.connection import ConnectionInfo
 from telemetry.errors import CommandFailed
 from telemetry.schemas import Alert, CheckInAnswered, HeadsetState, StateChange
 from telemetry.store import SessionStore, StoredEvent
-from tests.servers import wait_for_event
+from tests.servers import wait_for_connection, wait_for_event
 from vr_server.engine import Engine
 from vr_server.streams import CONTROLLERS, SCENE_CHANNELS
 
@@ -113,12 +113,7 @@ def _serve(tmp: Path, script: dict[str, Any], session: str, duration: float,
          "--shading", "basic", "--session-id", session, "--data-dir", str(tmp / "data"),
          "--connection-file", str(conn), "--duration", str(duration), *extra],
         cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not conn.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError(f"server did not start: {process.communicate()[1][-2000:]}")
-        time.sleep(0.05)
+    wait_for_connection(conn, process)
     return Run(process, ConnectionInfo.read(conn), tmp / "data", session)
 
 
