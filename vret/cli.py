@@ -155,6 +155,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         runner.close()
     print(f"session {host.session_id} recorded in {host.store_path}", flush=True)
+    fatal = getattr(getattr(runner, "headset", None), "fatal", None)
+    if fatal is not None:
+        raise XrSetupError(f"{fatal}\nThe session was ended and its record kept. See "
+                           "docs/headsets.md; `vret headset` checks the set-up.")
     return 0
 
 

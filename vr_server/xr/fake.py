@@ -114,6 +114,8 @@ class FakeScript:
     ipd_m: float = 0.063
     frame_rate: float = 90.0
     probe_error: Literal["no_runtime", "no_headset"] | None = None
+    session_error: str | None = None
+    """The runtime refuses to open a session, saying this (a set-up problem)."""
     auto_focus: bool = True
     """Go on to ``focused`` after ``begin_session`` (a runtime showing the app)."""
 
@@ -135,7 +137,7 @@ class FakeScript:
         degrees), ``presses`` as ``{"hand", "button", "at", "hold"}``, ``states`` as
         ``{"at", "state"}``."""
         known = {"head", "gaze", "aim", "presses", "states", "eye_size", "fov_deg", "ipd_m",
-                 "frame_rate", "probe_error", "auto_focus"}
+                 "frame_rate", "probe_error", "auto_focus", "session_error"}
         unknown = sorted(set(raw) - known)
         if unknown:
             raise ValueError(f"{where}: unknown field(s) {unknown}; known: {sorted(known)}")
@@ -191,6 +193,8 @@ class FakeScript:
             if raw["probe_error"] not in ("no_runtime", "no_headset", None):
                 raise ValueError(f"{where}: probe_error must be no_runtime or no_headset")
             kwargs["probe_error"] = raw["probe_error"]
+        if "session_error" in raw:
+            kwargs["session_error"] = str(raw["session_error"])
         if "auto_focus" in raw:
             kwargs["auto_focus"] = bool(raw["auto_focus"])
         return cls(**kwargs)
@@ -241,6 +245,8 @@ class FakeXr:
 
     def create_session(self, reference: Reference) -> None:
         self.calls.append("create_session")
+        if self.script.session_error is not None:
+            raise XrUnavailable(self.script.session_error)
         self.reference = reference
         if self._created_ns is None:  # the script's clock runs on across a reconnection
             self._created_ns = time.monotonic_ns()

@@ -56,6 +56,7 @@ from vr_server.xr.types import (
     Tracking,
     XrBackend,
     XrPose,
+    XrUnavailable,
     XrView,
 )
 
@@ -164,6 +165,10 @@ class Headset:
         self._draw_np: NodePath | None = None
         self._frame_ended = True
         self._errors = 0
+        self._ever_ran = False
+        self.fatal: str | None = None
+        """Why the headset cannot be used at all (set when its first session cannot even be
+        opened: a set-up problem, not a passing one); the server then ends the session."""
         self.frames_ended = 0
         """Frames handed to the runtime from the draw ..."""
         self.frames_shown = 0
@@ -253,6 +258,7 @@ class Headset:
         if state == "ready":
             self.backend.begin_session()
             self.running = True
+            self._ever_ran = True
             # The runtime paces the frames now (xrWaitFrame); Panda3D's limiter would only
             # add a wait of its own and miss the runtime's deadline.
             ClockObject.get_global_clock().set_mode(ClockObject.M_normal)
@@ -489,6 +495,17 @@ class Headset:
                 self.backend.create_session("local" if self.posture == "seated" else "stage")
                 self._recentre_due = True
             self.end_frame()
+        except XrUnavailable as exc:
+            if self._ever_ran:
+                self._error(exc)  # it worked before: hold, and try again
+                return
+            # The first session cannot be opened (no usable graphics binding or image
+            # format): a set-up problem that retrying will not mend. End here, saying why.
+            self.fatal = str(exc)
+            log.error("the headset cannot be used: %s", exc)
+            self.host.alert("headset_unusable", "critical",
+                            f"the headset cannot be used: {exc}"[:900])
+            self.host.stop_requested.set()
         except Exception as exc:  # never let a runtime error out of Panda3D's draw
             self._error(exc)
 

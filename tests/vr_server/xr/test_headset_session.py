@@ -340,3 +340,23 @@ def test_with_no_runtime_installed_serve_names_what_is_missing(tmp_path: Path) -
         assert "Traceback" not in result.stderr
     assert time.monotonic() - started < 30  # fails fast: no waiting for a headset
     assert not (tmp_path / "data" / "vret.sqlite3").exists()
+
+
+def test_a_runtime_that_refuses_the_first_session_ends_it_with_the_reason(
+        tmp_path: Path) -> None:
+    """A set-up problem found only when the session opens (no graphics binding or image
+    format the runtime accepts): the server stops at once, says why, and keeps the record."""
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"session_error": "the runtime offers no image format vret "
+                                                   "can use (offered: 0x881a)"}))
+    result = subprocess.run(
+        [sys.executable, "-m", "vret", "serve", "--display", "openxr", "--xr-fake",
+         str(script), "--session-id", "s-refused", "--data-dir", str(tmp_path / "data"),
+         "--duration", "30"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "offered: 0x881a" in result.stderr and "record kept" in result.stderr
+    assert "Traceback" not in result.stderr
+    with SessionStore.in_dir(tmp_path / "data") as store:
+        assert store.session("s-refused").ended_wall_ns is not None
+        codes = [e.body.code for e in store.events("s-refused") if isinstance(e.body, Alert)]
+    assert "headset_unusable" in codes
