@@ -54,8 +54,9 @@ from vr_server.questionnaires import Form
 from vr_server.rating_panel import Cell, RatingPanel
 from vr_server.stage import Stage
 from vr_server.virtual_client import SceneObservation, VirtualClient, VirtualClientParams
+from vr_server.xr.hands import ControllerModels
 from vr_server.xr.headset import Headset, HeadsetConfig
-from vr_server.xr.types import SystemInfo, XrBackend
+from vr_server.xr.types import HANDS, SystemInfo, XrBackend
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +209,8 @@ class ServerApp:
             voice=Voice(tts_available()) if audio else None, model=config.avatar_model)
         self.panel = RatingPanel(self.engine.world)
         self.headset: Headset | None = None
+        self.controllers: ControllerModels | None = None
+        """The client's controllers, seen in the scene (with a headset)."""
         self.vignette: ComfortVignette | None = None
         self.detector = RuptureDetector()
         self._near: tuple[float, float] | None = None
@@ -293,6 +296,7 @@ class ServerApp:
             self.headset = Headset(backend, info, self.engine, host, self.spec.viewpoint,
                                    self.spec.view_heading, self.config.headset)
             self.headset.start()
+            self.controllers = ControllerModels(self.engine.world)
         self.vignette = ComfortVignette(self.engine.rig, self.engine.world, self.engine.cameras,
                                         self._vignette_changed, self.config.comfort_vignette)
         self.pipeline = FramePipeline(self.engine.task_mgr, {
@@ -352,6 +356,8 @@ class ServerApp:
                 log.exception("closing the headset failed")
         if self.vignette is not None:
             self.vignette.remove()
+        if self.controllers is not None:
+            self.controllers.remove()
         self.mirror.close()
         # What the avatar was saying is cut off by the end; the log says so.
         self.avatar.queue.clear(self.host.clock.now_ns() * 1e-9)
@@ -566,6 +572,7 @@ class ServerApp:
         self._avatar_face = (self.avatar.face_position(self.engine.world)
                              if self.avatar.present else None)
         self._rating_panel()
+        self._show_controllers()
         self._log_speech()
         self._record_failures()
 
@@ -616,6 +623,20 @@ class ServerApp:
             host.answer_checkin(cell.value)
         else:
             host.answer_form(cell.value)
+
+    def _show_controllers(self) -> None:
+        """The controllers where the client holds them, and the pointing ray while the panel
+        is open (after the panel has moved this frame)."""
+        headset, models = self.headset, self.controllers
+        if headset is None or models is None:
+            return
+        for hand in HANDS:
+            models.place(hand, headset.grip(hand))
+        pointer = headset.pointer
+        if pointer is None or not self.panel.is_open or self.panel.closing:
+            models.point(None, None)
+        else:
+            models.point(pointer, self.panel.hit_distance(*pointer))
 
     def _point_at_panel(self, headset: Headset) -> Cell | None:
         """A controller points at a choice (or a thumbstick moves to one); letting go of the

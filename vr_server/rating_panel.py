@@ -34,12 +34,12 @@ CELL_H_M = 0.1
 DWELL_S = 1.5
 STOP_DWELL_S = 1.0
 SHOW_ANSWER_S = 0.6
-def _linear(rgba: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+def linear(rgba: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     """An sRGB colour as the renderer's linear colour (the output converts back)."""
     return (rgba[0] ** 2.2, rgba[1] ** 2.2, rgba[2] ** 2.2, rgba[3])
 
 
-COLOURS = {name: _linear(rgba) for name, rgba in {
+COLOURS = {name: linear(rgba) for name, rgba in {
     "cell": (0.93, 0.94, 0.96, 1), "hover": (0.70, 0.83, 1.0, 1),
     "chosen": (0.30, 0.68, 0.35, 1), "stop": (0.86, 0.12, 0.10, 1),
     "panel": (0.13, 0.15, 0.19, 1)}.items()}
@@ -261,6 +261,24 @@ class RatingPanel:
         if self._hover is None or self._hover >= len(self.cells):
             return None
         return self.cells[self._hover]
+
+    def hit_distance(self, origin: Point3, direction: Vec3) -> float | None:
+        """How far along the ray (world) it meets the panel (None: it misses the panel)."""
+        if not self.is_open:
+            return None
+        o = self.root.get_relative_point(self.world, origin)
+        d = self.root.get_relative_vector(self.world, direction)
+        if abs(d.y) < 1e-6:
+            return None
+        t = -o.y / d.y
+        if t <= 0:
+            return None
+        x, z = o.x + d.x * t, o.z + d.z * t
+        left, right = -WIDTH_M / 2 - 0.2, WIDTH_M / 2 + 0.05
+        bottom = min((c.z0 for c in self.cells), default=0.0) - 0.1
+        if not (left <= x <= right and bottom <= z <= 0.25):
+            return None
+        return float(t * direction.length() / max(d.length(), 1e-9))
 
     def update(self, dt: float, origin: Point3, direction: Vec3) -> Cell | None:
         """Follow the gaze: returns a cell once it has been looked at long enough."""

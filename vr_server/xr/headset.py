@@ -437,21 +437,30 @@ class Headset:
                             world.get_relative_vector(origin, a_quat.xform(Vec3(0, 1, 0))))
         return True
 
+    def grip(self, hand: Hand) -> tuple[Point3, Quat] | None:
+        """Where ``hand``'s controller is held, in the world (None: not tracked)."""
+        tracking = self.tracking
+        inp = tracking.hands.get(hand) if tracking is not None else None
+        if inp is None or inp.grip is None:
+            return None
+        origin, world = self.engine.tracking, self.engine.world
+        pos, quat = convert.pose(inp.grip)
+        # Panda3D composes child, then parent.
+        return world.get_relative_point(origin, pos), quat * origin.get_quat(world)
+
     def controller_row(self) -> list[float]:
         """Both controllers for the ``controllers`` stream: per hand the grip pose in the
         world (x, y, z, qw, qx, qy, qz), trigger and grip (NaN where untracked)."""
         nan = math.nan
         row: list[float] = []
         tracking = self.tracking
-        origin, world = self.engine.tracking, self.engine.world
         for hand in HANDS:
             inp = tracking.hands.get(hand) if tracking is not None else None
-            if inp is None or inp.grip is None:
+            where = self.grip(hand)
+            if where is None:
                 row += [nan] * 7
             else:
-                pos, quat = convert.pose(inp.grip)
-                p = world.get_relative_point(origin, pos)
-                q = quat * origin.get_quat(world)  # Panda3D composes child, then parent
+                p, q = where
                 row += [p.x, p.y, p.z, q.get_r(), q.get_i(), q.get_j(), q.get_k()]
             row += [inp.trigger, inp.squeeze] if inp is not None else [nan, nan]
         return row
