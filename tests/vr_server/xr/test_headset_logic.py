@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from panda3d.core import Point3
 
 from telemetry.clock import SessionClock
 from vr_server.engine import Engine
+from vr_server.xr import convert
 from vr_server.xr.fake import FakeScript, FakeXr
 from vr_server.xr.headset import Headset
 from vr_server.xr.types import HandInput, Tracking, XrPose
@@ -140,3 +142,34 @@ def test_a_refused_call_costs_a_frame_a_lost_session_starts_over(
     headset.frame_start()  # lost: held, destroyed, reconnecting
     assert not headset.running and host.left and "destroy_session" in backend.calls
     assert host.alerts[-1] == ("headset_error", "critical")
+
+
+@pytest.mark.parametrize("posture, eye_z", [("standing", 1.62), ("seated", 1.2)])
+def test_recentring_puts_the_client_at_the_viewpoint_facing_its_way(
+        engine: Engine, posture: str, eye_z: float) -> None:
+    """Wherever the client stands in the play area and whichever way they face, recentring
+    puts their eyes over the scenario's viewpoint, facing its heading; standing keeps their
+    own height, seated puts the eyes 1.2 m above the viewpoint."""
+    backend = FakeXr(FakeScript())
+    headset = Headset(backend, backend.probe(), engine, Host(), (2.0, -1.0, 0.0), 90.0)  # type: ignore[arg-type]
+    try:
+        headset.recentre(posture)  # type: ignore[arg-type]
+        assert backend.reference == ("local" if posture == "seated" else "stage")
+        off_centre = convert.xr_pose_from_hpr((0.7, -0.4, 1.62), heading=35.0, pitch=-10.0)
+        headset.tracking = Tracking(0, head=off_centre)
+        headset.pose_head()
+        where = engine.head.get_pos(engine.world)
+        assert where.almost_equal(Point3(2.0, -1.0, eye_z), 1e-4)
+        assert engine.head.get_h(engine.world) == pytest.approx(90.0, abs=1e-3)
+        assert engine.head.get_p(engine.world) == pytest.approx(-10.0, abs=1e-3)
+        # Then the client steps 0.5 m to their left: the view follows them, 1:1.
+        moved = convert.xr_pose_from_hpr((0.7 - 0.5 * 0.819, -0.4 - 0.5 * 0.574, 1.62),
+                                         heading=35.0, pitch=-10.0)
+        headset.tracking = Tracking(0, head=moved)
+        headset.pose_head()
+        assert (engine.head.get_pos(engine.world) - where).length() == pytest.approx(0.5,
+                                                                                     abs=1e-3)
+    finally:
+        headset.close()
+        engine.tracking.set_pos_hpr(0, 0, 0, 0, 0, 0)
+        engine.head.set_pos_hpr(0, 0, 1.65, 0, 0, 0)
