@@ -416,8 +416,11 @@ class ServerApp:
             if self.headset is not None:
                 self.headset.recentre(posture if posture in ("standing", "seated")
                                       else None)  # type: ignore[arg-type]
-            elif self.window_input is None:
+            else:
                 self.stage.place_client()
+                if self.window_input is not None:  # the mouse-look starts from there too
+                    self.window_input.heading = self.engine.head.get_h()
+                    self.window_input.pitch = self.engine.head.get_p()
         if self.headset is not None:
             self.headset.apply(now)
         self._client_actions()
