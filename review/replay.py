@@ -49,6 +49,8 @@ from vr_server.engine import Engine
 from vr_server.rating_panel import RatingPanel
 from vr_server.stage import Stage
 from vr_server.streams import SCENE_CHANNELS
+from vr_server.xr.hands import ControllerModels
+from vr_server.xr.types import HANDS
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,9 @@ class Recording:
     """Per frame: the scenario's parameter values, as recorded."""
     parameter_names: tuple[str, ...]
     events: list[StoredEvent]
+    controllers: np.ndarray | None = None
+    """With a headset, per frame: the ``controllers`` stream (each hand's grip pose, trigger
+    and grip; NaN where untracked); None for sessions without one."""
     _by_frame: dict[int, list[StoredEvent]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -148,6 +153,11 @@ def load_recording(store: SessionStore, session_id: str) -> Recording:
             raise ReplayError(f"session {session_id}: the {name} stream does not have a row "
                               "for every frame; the recording is incomplete")
     order = np.argsort(t_ns, kind="stable")
+    controllers = None
+    if "controllers" in streams:
+        t_ctl, ctl = store.samples(session_id, "controllers")
+        if len(t_ctl) == len(t_ns):  # one row per frame, as the head's
+            controllers = ctl[order].astype(float)
     events = store.events(session_id)
     from review.session import start_ns
 
@@ -157,7 +167,8 @@ def load_recording(store: SessionStore, session_id: str) -> Recording:
         head=data["head_pose"][1][order].astype(float),
         gaze=data["gaze"][1][order].astype(float), scene=scene[order].astype(float),
         values=data["scenario"][1][order].astype(float),
-        parameter_names=streams["scenario"].channels, events=events)
+        parameter_names=streams["scenario"].channels, events=events,
+        controllers=controllers)
 
 
 def open_recording(data_dir: Path, session_id: str) -> Recording:
@@ -253,6 +264,7 @@ class Replayer:
         self.avatar: Avatar | None = None
         self.panel: RatingPanel | None = None
         self.vignette: ComfortVignette | None = None
+        self.hands: ControllerModels | None = None
         self.index = -1
         self.divergence = 0.0
 
@@ -269,6 +281,10 @@ class Replayer:
         avatar.load(spec.viewpoint, spec.view_heading)
         self.stage, self.avatar = stage, avatar
         self.panel = RatingPanel(engine.world)
+        # A headset session's controllers, where the client held them (their pointing ray
+        # was not recorded).
+        self.hands = (ControllerModels(engine.world)
+                      if self.recording.controllers is not None else None)
         # The comfort vignette follows the rig as it did live (sessions recorded before it
         # existed had none).
         self.vignette = ComfortVignette(
@@ -291,6 +307,9 @@ class Replayer:
         if self.vignette is not None:
             self.vignette.remove()
             self.vignette = None
+        if self.hands is not None:
+            self.hands.remove()
+            self.hands = None
         if self.stage is not None:
             self.stage.unload()
             self.engine.rig.set_pos_hpr(0, 0, 0, 0, 0, 0)
@@ -369,6 +388,11 @@ class Replayer:
         stage.client.head = Point3(head)
         stage.client.heading = engine.head.get_h(engine.world)
         gaze_dir = Vec3(*(float(v) for v in rec.gaze[i, 3:6]))
+        if self.hands is not None and rec.controllers is not None:
+            for k, hand in enumerate(HANDS):
+                row = rec.controllers[i, 9 * k:9 * k + 7]
+                self.hands.place(hand, None if np.isnan(row).any() else (
+                    Point3(*row[:3]), Quat(*row[3:7])))
         # The scene.
         live = self._state in LIVE_STATES
         stage.update(dt if live or stage.showing_safe else 0.0)

@@ -278,6 +278,12 @@ def test_poses_carry_the_predicted_display_time_on_the_session_clock(
         replay.seek(len(recording) // 2)
         where = engine.head.get_pos(engine.world)
         assert where.almost_equal(Point3(*recording.head[len(recording) // 2, :3]), 1e-4)
+        # ... and the controllers where the client held them (the script has no left one).
+        assert replay.hands is not None and recording.controllers is not None
+        right = replay.hands.bodies["right"]
+        assert not right.is_hidden() and replay.hands.bodies["left"].is_hidden()
+        held = recording.controllers[len(recording) // 2, CTL["right_x"]:CTL["right_z"] + 1]
+        assert right.get_pos(engine.world).almost_equal(Point3(*held), 1e-4)
 
 
 def test_every_lifecycle_state_is_handled_and_the_session_survives_a_lost_runtime(
