@@ -53,10 +53,9 @@ def main(out: Path) -> None:
     engine = Engine(DisplayConfig(mode="openxr", size=SIZE))
     stage = Stage(engine, load("heights"), load("safe_place"), 3, clock=lambda: 0.0)
     stage.load()
-    stage.set_level(4, 1.0)
-    stage.update(30.0)  # ramped to the level: railings, the drop, the street below
+    stage.update(0.0)  # the mildest rung: the terrace's floor just ahead, the street beyond
     fake = FakeXr(FakeScript(eye_size=SIZE))
-    # A head turned a little left and down, toward the railing and the drop.
+    # A head turned a little left and down, toward the floor ahead and the street.
     head = xr_pose_from_hpr((0.0, 0.0, 1.65), 15.0, -20.0)
     left, right = (fake._eye(head, side) for side in (-0.5, 0.5))
     centre = XrView(head, left.fov)
@@ -68,7 +67,12 @@ def main(out: Path) -> None:
     swapped_left, swapped_right = eyes(engine)
     place_head_and_eyes(engine, head, (centre, centre))  # both at the centre
     centre_a, centre_b = eyes(engine)
-    for name, img in (("left", img_left), ("right", img_right)):
+    # For the documentation: the balcony high up (rung 4, ramped at the scenario's rates).
+    stage.set_level(4, 1.0)
+    for _ in range(600):
+        stage.update(0.1)
+    place_head_and_eyes(engine, head, (left, right))
+    for name, img in zip(("left", "right"), eyes(engine), strict=True):
         Image.fromarray(img).save(out / f"eye-{name}.png")
 
     def diff(a: np.ndarray, b: np.ndarray) -> float:

@@ -9,11 +9,16 @@ by the disparity the offset gives, far things do not; the mirror's source is the
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
+
+DOC_IMAGES = Path(__file__).resolve().parents[3] / "docs" / "images"
 
 
 @pytest.mark.timeout(120)
@@ -31,3 +36,8 @@ def test_per_eye_images_differ_by_the_eye_offset_only(tmp_path: Path) -> None:
     assert 2 <= m["near_shift_px"] <= 7
     assert m["far_shift_px"] == 0
     assert m["mirror_vs_left"] == 0.0 and m["mirror_shape"] == [180, 320, 3]
+    if os.environ.get("VRET_DOC_IMAGES"):  # the picture in docs/headsets.md
+        eyes = [np.asarray(Image.open(tmp_path / f"eye-{side}.png")) for side in
+                ("left", "right")]
+        gap = np.full((eyes[0].shape[0], 8, 3), 255, np.uint8)
+        Image.fromarray(np.hstack([eyes[0], gap, eyes[1]])).save(DOC_IMAGES / "headset-eyes.png")
