@@ -3,6 +3,7 @@ never for the client's own head movement or a cut, and opens again when the moti
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from telemetry.client import CommandClient
 from telemetry.connection import ConnectionInfo
 from telemetry.schemas import Alert
 from telemetry.store import SessionStore
-from tests.servers import wait_for_connection
+from tests.servers import wait_for_connection, wait_for_event
 from vr_server.comfort import ComfortVignette, VignetteChange
 from vr_server.engine import Engine
 
@@ -100,19 +101,30 @@ ELEVATOR = Path(__file__).resolve().parents[2] / "examples" / "glass_elevator.py
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("display", ["offscreen", "openxr"])
 def test_a_scenario_carries_the_client_and_the_server_softens_the_ride(
-        tmp_path: Path, engine: Engine) -> None:
+        tmp_path: Path, engine: Engine, display: str) -> None:
     """`vret serve` with the glass elevator: one floor up is ridden at 1.5 m/s, the head goes
     up with the cab, and the vignette's start and end are logged around the ride; a replay of
-    the record shows the vignette during the ride too."""
+    the record shows the vignette during the ride too. In a (scripted) headset too, where the
+    eyes' frustums come from the runtime."""
     conn = tmp_path / "conn.json"
+    shown = ["--display", "offscreen", "--size", "160x90"]
+    if display == "openxr":
+        script = tmp_path / "headset.json"
+        script.write_text(json.dumps({"head": [{"t": 0, "position": [0, 0, 1.65]}],
+                                      "eye_size": [160, 90]}))
+        shown = ["--display", "openxr", "--xr-fake", str(script)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "vret", "serve", "--scenario", str(ELEVATOR), "--display",
-         "offscreen", "--size", "160x90", "--shading", "basic", "--session-id", "s-ride",
+        [sys.executable, "-m", "vret", "serve", "--scenario", str(ELEVATOR), *shown,
+         "--shading", "basic", "--session-id", "s-ride",
          "--data-dir", str(tmp_path / "data"), "--connection-file", str(conn),
          "--duration", "12"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_connection(conn, process)
+        if display == "openxr":
+            wait_for_event(tmp_path / "data", "s-ride",
+                           lambda e: getattr(e.body, "state", "") == "focused")
         with CommandClient(ConnectionInfo.read(conn)) as console:
             console.request(c.Start())
             console.request(c.Start())
