@@ -129,6 +129,8 @@ class ComfortVignette:
         last, self._last = self._last, (Point3(pos), heading)
         if last is None or dt <= 0:
             return
+        if self.strength == 0.0 and pos == last[0] and heading == last[1]:
+            return  # nothing moves and nothing shows: the common frame costs nothing more
         moved = (pos - last[0]).length()
         turned = abs((heading - last[1] + 180.0) % 360.0 - 180.0)
         target = 0.0

@@ -227,7 +227,10 @@ class Engine:
             self._shade(buf, cam)
             if both or i == 0:
                 cm = CardMaker(f"card-{side}")
-                cm.set_frame(-1 + i, i, -1, 1) if both else cm.set_frame(-1, 1, -1, 1)
+                if both:
+                    cm.set_frame(-1 + i, i, -1, 1)
+                else:
+                    cm.set_frame(-1, 1, -1, 1)
                 cards.attach_new_node(cm.generate()).set_texture(tex)
         # The output itself shows only the two cards through an orthographic camera.
         cards.set_depth_test(False)

@@ -129,12 +129,12 @@ class SessionMachine:
         self.gestured: list[str] = []
         """Gestures the avatar is to make (the frame pipeline drains it)."""
         self.blocked: str | None = None
+        """Why the exposure can no longer be shown (its scenario failed), if it cannot."""
         self.recentre_requests: list[str | None] = []
         """Recentres asked for and not yet applied (``posture`` or None: keep it)."""
         self.headset_away: str | None = None
         """Why the client is not in the headset's scene now (``--display openxr``): the
         exposure cannot start or resume until it is back."""
-        """Why the exposure can no longer be shown (its scenario failed), if it cannot."""
         self._resume_to: SessionState = "exposure"
         self._checkins = 0
         self._ruptures = 0
@@ -297,6 +297,9 @@ class SessionMachine:
             case c.Describe():
                 return []  # answered by the host, from what it runs
             case c.Recentre():
+                if not self.avatar:  # no scene, no frame loop to apply it
+                    raise CommandRejected("not_allowed", "this session has no scene to "
+                                                        "recentre (the server runs without one)")
                 # Applied by the frame loop at the start of the next frame.
                 self.recentre_requests.append(args.posture)
                 posture = f" ({args.posture})" if args.posture else ""

@@ -124,18 +124,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
             size = xr[1].eye_size
             print(f"headset: {xr[1].system} on {xr[1].runtime}, {size[0]}x{size[1]} per eye"
                   f"{', eye tracking' if xr[1].eye_gaze else ''}", flush=True)
-        runner = ServerApp(AppConfig(
-            scenario=args.scenario, safe_place=args.safe_place, host=host_config,
-            display=DisplayConfig(mode=args.display, size=size, shading=args.shading,
-                                  frame_rate=args.frame_rate, audio=args.audio),
-            headset=HeadsetConfig(posture=args.posture),
-            comfort_vignette=args.comfort_vignette,
-            virtual_client=args.virtual_client, avatar_mode=args.avatar_mode,
-            avatar_model=(None if args.avatar_model is None
-                          else BodyModel(args.avatar_model, args.avatar_joint_map)),
-            consent=args.consent, checkin_interval_s=args.checkin_every,
-            gaze_dwell=args.gaze_dwell, client=VirtualClientParams(ruptures=tuple(args.rupture)),
-            mirror=MirrorConfig(rate_hz=args.mirror_rate, width=args.mirror_width)), xr=xr)
+        try:
+            runner = ServerApp(AppConfig(
+                scenario=args.scenario, safe_place=args.safe_place, host=host_config,
+                display=DisplayConfig(mode=args.display, size=size, shading=args.shading,
+                                      frame_rate=args.frame_rate, audio=args.audio),
+                headset=HeadsetConfig(posture=args.posture),
+                comfort_vignette=args.comfort_vignette,
+                virtual_client=args.virtual_client, avatar_mode=args.avatar_mode,
+                avatar_model=(None if args.avatar_model is None
+                              else BodyModel(args.avatar_model, args.avatar_joint_map)),
+                consent=args.consent, checkin_interval_s=args.checkin_every,
+                gaze_dwell=args.gaze_dwell,
+                client=VirtualClientParams(ruptures=tuple(args.rupture)),
+                mirror=MirrorConfig(rate_hz=args.mirror_rate, width=args.mirror_width)),
+                xr=xr)
+        except BaseException:
+            if xr is not None:  # the runtime is let go, whatever stopped the start
+                xr[0].close()
+            raise
         host = runner.host
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -434,3 +434,32 @@ def test_a_questionnaire_is_not_given_during_exposure_and_starting_one_leaves_it
     assert response.scores["total"] is None  # no pro-rating for the SSQ
     assert any(isinstance(e, Alert) and e.code == "questionnaire_abandoned"
                and "2 of 16 answered" in e.message for e in events)
+
+
+def test_recentre_is_logged_with_a_scene_and_refused_without_one() -> None:
+    without = SessionMachine(avatar=False)  # --display none: no scene, no frame loop
+    with pytest.raises(CommandRejected, match="no scene to recentre"):
+        without.apply(c.Recentre())
+    machine = SessionMachine(avatar=True)
+    (alert,) = machine.apply(c.Recentre(posture="seated", reason="leaned on the wall"))
+    assert alert.code == "recentred" and alert.details == {"posture": "seated"}
+    assert "leaned on the wall" in alert.message
+    assert machine.recentre_requests == ["seated"]  # for the next frame to apply
+
+
+def test_the_headset_away_holds_the_exposure_and_blocks_start_and_resume() -> None:
+    machine = SessionMachine(avatar=True)
+    machine.apply(c.Start())
+    machine.headset_away = "the headset has not shown the session yet"
+    with pytest.raises(CommandRejected, match="headset is not in use"):
+        machine.apply(c.Start())
+    machine.headset_returned()
+    machine.apply(c.Start())
+    (held,) = [e for e in machine.headset_left("taken off") if hasattr(e, "to_state")]
+    assert held.to_state == "safe_hold" and held.actor == "server"
+    with pytest.raises(CommandRejected, match="headset is not in use: taken off"):
+        machine.apply(c.Resume())
+    machine.headset_returned()
+    assert machine.state == "safe_hold"  # nothing resumes by itself
+    machine.apply(c.Resume())
+    assert machine.state == "exposure"
